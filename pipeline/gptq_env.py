@@ -1,0 +1,193 @@
+"""Create, reuse and re-sync the isolated GPTQ environment from a pinned lock.
+
+The environment is reused while its stamp (lock contents, GPTQMODEL_SOURCE, interpreter) matches;
+any change rebuilds it from scratch, so it never drifts from the lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from pipeline.interpreter import find_python
+
+ROOT = Path(__file__).resolve().parents[1]
+ENVS = ROOT / "envs"
+DEFAULT_STACK = "torch2.9"
+STAMP = ".pipeline-stamp"
+
+Runner = Callable[..., object]
+
+
+class EnvError(Exception):
+    """The environment cannot be built; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Stack:
+    name: str
+    lock: Path
+    source: str  # GPTQMODEL_SOURCE, or "" for the locked sdist
+
+    @property
+    def venv(self) -> Path:
+        return Path(os.environ.get("GPTQ_ENV_DIR", ROOT / ".nox" / f"gptq-{self.name}"))
+
+    @property
+    def python(self) -> Path:
+        return self.venv / "bin" / "python"
+
+
+def available_stacks() -> list[str]:
+    return sorted(p.name[len("gptq-") : -len(".lock")] for p in ENVS.glob("gptq-*.lock"))
+
+
+def selected_stack(environ: os._Environ | dict = os.environ) -> Stack:
+    """The stack named by GPTQ_STACK (default torch2.9), with GPTQMODEL_SOURCE if set."""
+    name = environ.get("GPTQ_STACK", "").strip() or DEFAULT_STACK
+    lock = ENVS / f"gptq-{name}.lock"
+    if not lock.is_file():
+        raise EnvError(
+            f"GPTQ_STACK={name} has no lock file {lock.relative_to(ROOT)}; "
+            f"choose one of: {', '.join(available_stacks())}"
+        )
+    return Stack(name, lock, environ.get("GPTQMODEL_SOURCE", "").strip())
+
+
+def pinned(lock_text: str, package: str) -> str | None:
+    """The version a lock pins for `package`, e.g. pinned(text, 'torch') -> '2.9.1'."""
+    m = re.search(rf"^{re.escape(package)}==([^\s\\;]+)", lock_text, re.MULTILINE)
+    return m.group(1) if m else None
+
+
+def without_package(lock_text: str, package: str) -> str:
+    """The lock minus one requirement and its hash lines (for building that package from source)."""
+    out: list[str] = []
+    skipping = False
+    for line in lock_text.splitlines():
+        if re.match(rf"^{re.escape(package)}==", line):
+            skipping = True
+            continue
+        if skipping and (line.startswith(" ") or not line.strip()):
+            continue
+        skipping = False
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def stamp_of(stack: Stack, interpreter: str, version: str) -> str:
+    h = hashlib.sha256()
+    h.update(stack.lock.read_bytes())
+    h.update(f"\0{stack.source}\0{interpreter}\0{version}".encode())
+    return h.hexdigest()
+
+
+def is_current(stack: Stack, stamp: str) -> bool:
+    marker = stack.venv / STAMP
+    return stack.python.exists() and marker.is_file() and marker.read_text().strip() == stamp
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Serialise environment builds between concurrent nox runs."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _uv() -> str:
+    uv = shutil.which("uv")
+    if uv:
+        return uv
+    raise EnvError("uv is not installed; install it with `python3 -m pip install uv` and re-run")
+
+
+def _run(cmd: list[str], log: Callable[[str], None]) -> None:
+    log("$ " + " ".join(cmd))
+    done = subprocess.run(cmd)
+    if done.returncode != 0:
+        raise EnvError(f"`{' '.join(cmd[:4])} ...` failed with exit status {done.returncode}")
+
+
+def _source_requirement(source: str) -> str:
+    """GPTQMODEL_SOURCE is a local checkout or `git URL@ref`; uv wants a path or `name @ git+URL@ref`."""
+    if os.path.isdir(os.path.expanduser(source)):
+        path = Path(source).expanduser().resolve()
+        if not (path / "setup.py").exists() and not (path / "pyproject.toml").exists():
+            raise EnvError(f"GPTQMODEL_SOURCE={source} is not a GPTQModel checkout (no setup.py)")
+        return str(path)
+    if source.startswith(("git+", "https://", "http://", "ssh://", "git@")):
+        url = source if source.startswith("git+") else "git+" + source
+        return f"gptqmodel @ {url}"
+    raise EnvError(
+        f"GPTQMODEL_SOURCE={source} is neither a local folder nor a git URL (git+https://...@ref)"
+    )
+
+
+def build(stack: Stack, interpreter: str, stamp: str, log: Callable[[str], None]) -> None:
+    uv = _uv()
+    if stack.venv.exists():
+        shutil.rmtree(stack.venv)
+    lock_text = stack.lock.read_text()
+    _run([uv, "venv", "--quiet", "--python", interpreter, str(stack.venv)], log)
+    py = str(stack.python)
+    if not stack.source:
+        # The lock carries `--no-binary gptqmodel`: uv builds GPTQModel from its hashed sdist.
+        _run([uv, "pip", "sync", "--python", py, "--require-hashes", str(stack.lock)], log)
+    else:
+        with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as rest:
+            rest.write(without_package(lock_text, "gptqmodel"))
+        try:
+            _run([uv, "pip", "sync", "--python", py, "--require-hashes", rest.name], log)
+        finally:
+            os.unlink(rest.name)
+        # As the original notes do: build the checkout against the torch already in place, and
+        # never let it touch the locked dependencies.
+        _run(
+            [uv, "pip", "install", "--python", py, "--no-deps", "--no-build-isolation",
+             _source_requirement(stack.source)],
+            log,
+        )
+    want = pinned(lock_text, "torch")
+    got = subprocess.run(
+        [py, "-c", "import importlib.metadata as m; print(m.version('torch'))"],
+        capture_output=True, text=True,
+    ).stdout.strip()
+    if want and got.split("+")[0] != want:
+        raise EnvError(f"torch {got} ended up in the GPTQ environment, but the lock pins {want}")
+    (stack.venv / STAMP).write_text(stamp + "\n")
+
+
+def ensure(log: Callable[[str], None] = print, environ: os._Environ | dict = os.environ) -> Path:
+    """Return the GPTQ environment's python, building or re-syncing it only when needed."""
+    stack = selected_stack(environ)
+    interpreter, version = find_python(environ.get("GPTQ_PYTHON"))
+    stamp = stamp_of(stack, interpreter, version)
+    if is_current(stack, stamp):
+        return stack.python
+    with _locked(stack.venv.with_name(stack.venv.name + ".lock")):
+        if not is_current(stack, stamp):
+            log(f"building the GPTQ environment {stack.venv} (stack {stack.name}, Python {version})")
+            build(stack, interpreter, stamp, log)
+    return stack.python
+
+
+if __name__ == "__main__":
+    try:
+        print(ensure(log=lambda m: print(m, file=sys.stderr)))
+    except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
+        sys.exit(f"error: {exc}")

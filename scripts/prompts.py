@@ -1,0 +1,50 @@
+"""Turn data rows into the text a translation LLM sees: the HY-MT prompt in the model's chat template."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cli import UserError
+
+LANGUAGES: dict[str, dict[str, str]] = json.loads(
+    (Path(__file__).resolve().parents[1] / "data" / "languages.json").read_text(encoding="utf-8")
+)
+# HY-MT's published prompt styles: a Chinese instruction whenever Chinese is on either side.
+ZH_PROMPT = "将以下文本翻译为{target}，注意只需要输出翻译后的结果，不要额外解释：\n\n{source}"
+XX_PROMPT = "Translate the following segment into {target}, without additional explanation.\n\n{source}"
+
+
+def translation_prompt(src: str, tgt: str, source: str) -> str:
+    for code in (src, tgt):
+        if code not in LANGUAGES:
+            raise UserError(f"unknown language code {code!r}; known: {', '.join(LANGUAGES)}")
+    if "zh" in (src, tgt):
+        return ZH_PROMPT.format(target=LANGUAGES[tgt]["zh"], source=source)
+    return XX_PROMPT.format(target=LANGUAGES[tgt]["en"], source=source)
+
+
+def row_messages(row: dict[str, Any]) -> list[dict[str, str]] | None:
+    """Chat messages for a translation or chat row; None for a plain-text row."""
+    if "messages" in row:
+        return list(row["messages"])
+    if {"src", "tgt", "source"} <= row.keys():
+        messages = [{"role": "user", "content": translation_prompt(row["src"], row["tgt"], row["source"])}]
+        if row.get("target"):
+            messages.append({"role": "assistant", "content": row["target"]})
+        return messages
+    return None
+
+
+def render(tokenizer: Any, row: dict[str, Any], *, generation_prompt: bool = False) -> str:
+    """The row as one string, through the tokenizer's chat template when it has one."""
+    messages = row_messages(row)
+    if messages is None:
+        return str(row["text"])
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=generation_prompt
+        )
+    text = "\n\n".join(m["content"] for m in messages)
+    return text + ("\n\n" if generation_prompt else "")

@@ -1,0 +1,235 @@
+"""Quantize a Hugging Face causal LM to a GPTQ INT4/INT8 checkpoint with GPTQModel.
+
+Runs inside the GPTQ environment (`nox -s quantize -- ...`). Only the language model is quantized.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from argparse import Namespace
+from pathlib import Path
+from typing import Any
+
+import atomic
+import checkpoint
+import datasets_io
+import manifest
+from cli import Parser, UserError, run
+from teelog import tee_output
+
+PROG = "quantize"
+DEFAULT_MODEL = "tencent/HY-MT1.5-1.8B"
+# The original notes' GPTQ settings.
+GPTQ_SETTINGS = {"sym": True, "desc_act": False, "damp_percent": 0.01, "true_sequential": True}
+PACKAGES = ("torch", "transformers", "gptqmodel", "optimum", "tokenizers", "safetensors")
+
+
+def device_arg(text: str) -> str:
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", text):
+        raise ValueError(text)
+    return text
+
+
+device_arg.__name__ = "device (auto, cpu, cuda or cuda:N)"
+
+
+def parse_args(argv: list[str] | None = None) -> Namespace:
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder (%(default)s)")
+    p.add_argument("--output", type=Path, help="default: build/<model name>/gptq-int<bits>")
+    p.add_argument("--bits", type=int, choices=(4, 8), default=4, help="4 or 8 (%(default)s)")
+    p.add_argument("--group-size", type=int, default=128, help="-1 = per channel (%(default)s)")
+    p.add_argument("--calib", default=str(datasets_io.DEFAULT_CALIB),
+                   help="jsonl/txt file or hub dataset name (default: the bundled set)")
+    p.add_argument("--calib-split", default="train", help="split of a hub dataset (%(default)s)")
+    p.add_argument("--calib-size", type=int, default=0, help="rows to use (0 = all)")
+    p.add_argument("--max-length", type=int, default=512, help="tokens per row (%(default)s)")
+    p.add_argument("--batch-size", type=int, default=4, help="calibration batch (%(default)s)")
+    p.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda[:N]")
+    p.add_argument("--force", action="store_true", help="redo even if the output is up to date")
+    args = p.parse_args(argv)
+    for name in ("calib_size", "max_length", "batch_size"):
+        if getattr(args, name) < (0 if name == "calib_size" else 1):
+            p.error(f"--{name.replace('_', '-')} must be positive")
+    return args
+
+
+def model_name(model: str) -> str:
+    return Path(model.rstrip("/")).name
+
+
+def default_output(model: str, bits: int) -> Path:
+    return Path("build") / model_name(model) / f"gptq-int{bits}"
+
+
+def select_rows(rows: list[dict], size: int) -> list[dict]:
+    if size and size > len(rows):
+        raise UserError(f"--calib-size {size} is larger than the calibration set ({len(rows)} rows)")
+    return rows[:size] if size else rows
+
+
+def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict]) -> dict[str, Any]:
+    """Everything that determines the output; equal inputs mean an identical checkpoint."""
+    return {
+        "model": {
+            "source": args.model,
+            "files": manifest.hash_files(ckpt.files, ckpt.path),
+        },
+        "options": {
+            "bits": args.bits,
+            "group_size": args.group_size,
+            "max_length": args.max_length,
+            "batch_size": args.batch_size,
+            **GPTQ_SETTINGS,
+        },
+        "calibration": {
+            "source": str(args.calib),
+            "rows": len(rows),
+            "sha256": datasets_io.fingerprint(rows),
+        },
+        "packages": manifest.package_versions(PACKAGES),
+    }
+
+
+def needed_bytes(ckpt: checkpoint.Checkpoint, bits: int) -> int:
+    """Disk for GPTQModel's offload copy of the input plus the output, with a margin."""
+    return int(ckpt.weight_bytes * (1.0 + bits / 16 + 0.2)) + 64 * 2**20
+
+
+def prepare_environment(local_model: bool) -> None:
+    """Settings that must be in place before gptqmodel is imported (see notes/gptqmodel.md)."""
+    # gptqmodel (via tokenicer) points HF_HOME at /tmp when unset, hiding the user's cache.
+    os.environ.setdefault("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
+    # Its CPU pool asks for 2 workers and fails on 1-2 core machines unless told how many.
+    if (os.cpu_count() or 1) <= 2:
+        os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
+    if local_model:
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {requested} asked for, but torch sees no CUDA device")
+    return requested
+
+
+def tokenize_rows(tokenizer: Any, rows: list[dict], max_length: int) -> tuple[list[dict], int]:
+    from prompts import render
+
+    samples, tokens = [], 0
+    for row in rows:
+        ids = tokenizer(render(tokenizer, row), truncation=True, max_length=max_length,
+                        add_special_tokens=False)["input_ids"]
+        samples.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
+        tokens += len(ids)
+    return samples, tokens
+
+
+def loss_summary(log: dict) -> dict[str, Any]:
+    """Per-module GPTQ loss (what each layer's reconstruction cost), summarised for the manifest."""
+    entries = []
+    for item in log.get("gptq", []) if isinstance(log, dict) else []:
+        try:
+            entries.append({"layer": int(item["layer"]), "module": str(item["module"]),
+                            "loss": float(item["loss"]), "samples": int(item.get("samples", 0))})
+        except (KeyError, TypeError, ValueError):
+            continue
+    by_module: dict[str, list[float]] = {}
+    for e in entries:
+        by_module.setdefault(e["module"], []).append(e["loss"])
+    losses = [e["loss"] for e in entries]
+    return {
+        "modules": len(entries),
+        "mean": sum(losses) / len(losses) if losses else None,
+        "max": max(losses) if losses else None,
+        "by_module": {m: {"mean": sum(v) / len(v), "max": max(v)} for m, v in sorted(by_module.items())},
+        "per_module": entries,
+    }
+
+
+def copy_missing_files(src: Path, dst: Path) -> None:
+    """Tokenizer and generation files the board and loaders need, if the saver left any out."""
+    for name in checkpoint.TOKENIZER_FILES:
+        if (src / name).is_file() and not (dst / name).exists():
+            shutil.copy2(src / name, dst / name)
+
+
+def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], stage: Path) -> dict:
+    say(f"importing GPTQModel (about 10 s) for {ckpt.model_type}")
+    from gptqmodel import GPTQModel, QuantizeConfig
+    from gptqmodel.models.auto import SUPPORTED_MODELS
+    from transformers import AutoTokenizer
+
+    if ckpt.model_type not in SUPPORTED_MODELS:
+        raise UserError(
+            f"model_type {ckpt.model_type!r} is not supported by GPTQModel; supported: "
+            + ", ".join(sorted(SUPPORTED_MODELS))
+        )
+    device = resolve_device(args.device)
+    tokenizer = AutoTokenizer.from_pretrained(ckpt.path)
+    samples, tokens = tokenize_rows(tokenizer, rows, args.max_length)
+    say(f"calibration: {len(samples)} rows, {tokens} tokens (mean {tokens / len(samples):.0f})")
+    config = QuantizeConfig(
+        bits=args.bits, group_size=args.group_size, device=device,
+        offload_to_disk_path=str(stage / ".offload"), **GPTQ_SETTINGS,
+    )
+    say(f"loading {ckpt.path} on {device}")
+    model = GPTQModel.load(str(ckpt.path), config)
+    layers = ckpt.text_config.get("num_hidden_layers", "?")
+    say(f"quantizing {layers} layers to int{args.bits}, group size {args.group_size} "
+        "(the first run also compiles a packing kernel)")
+    log = model.quantize(samples, batch_size=args.batch_size, tokenizer=tokenizer)
+    say(f"saving to {stage}")
+    model.save(str(stage))
+    shutil.rmtree(stage / ".offload", ignore_errors=True)
+    copy_missing_files(ckpt.path, stage)
+    return {"device": device, "calibration_tokens": tokens, "gptq_loss": loss_summary(log)}
+
+
+def say(message: str) -> None:
+    print(f"[{PROG}] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.monotonic()
+    args = parse_args(argv)
+    local = Path(args.model).expanduser().exists()
+    prepare_environment(local)
+    ckpt = checkpoint.load_checkpoint(checkpoint.resolve_model(args.model))
+    checkpoint.check_group_size(ckpt, args.group_size)
+    output = (args.output or default_output(args.model, args.bits)).expanduser()
+    atomic.check_destination(output)
+    rows = select_rows(datasets_io.load_rows(args.calib, split=args.calib_split), args.calib_size)
+
+    say(f"hashing {len(ckpt.files)} input files")
+    inputs = build_inputs(args, ckpt, rows)
+    if not args.force and manifest.is_up_to_date(output, inputs):
+        say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
+        return 0
+    atomic.check_free_space(output.parent, needed_bytes(ckpt, args.bits), "the quantized model")
+
+    log_path = output.with_name(output.name + ".log")
+    with tee_output(log_path), atomic.staged_folder(output) as stage:
+        say(f"{args.model} -> {output} (log: {log_path})")
+        result = quantize(args, ckpt, rows, stage)
+        manifest.write(stage, {
+            "inputs": inputs,
+            "result": result,
+            "wall_time_s": round(time.monotonic() - started, 1),
+            "peak_rss_mib": round(manifest.peak_rss_mib(), 1),
+            "command": [sys.executable, *sys.argv],
+        })
+    say(f"done: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

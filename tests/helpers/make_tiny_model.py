@@ -1,0 +1,120 @@
+"""Build a tiny random-weight causal LM with a real BPE tokenizer, fully offline.
+
+Runs inside the GPTQ environment (it needs torch, transformers and tokenizers).
+Usage: python make_tiny_model.py OUT_DIR [--model-type hunyuan_v1_dense|llama] [--layers N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for m in messages %}"
+    "{% if m['role'] == 'user' %}<|hy_User|>{{ m['content'] }}"
+    "{% elif m['role'] == 'assistant' %}<|hy_Assistant|>{{ m['content'] }}{{ eos_token }}"
+    "{% else %}{{ m['content'] }}{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|hy_Assistant|>{% endif %}"
+)
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "<|hy_User|>", "<|hy_Assistant|>"]
+
+
+def corpus(repo: Path) -> list[str]:
+    """Text to train the tokenizer on: the project's own bundled data, every language in it."""
+    lines: list[str] = []
+    for path in sorted((repo / "data").rglob("*")):
+        if path.suffix == ".jsonl":
+            for row in path.read_text(encoding="utf-8").splitlines():
+                if row.strip():
+                    lines.extend(str(v) for v in json.loads(row).values())
+        elif path.suffix == ".txt":
+            lines.extend(path.read_text(encoding="utf-8").splitlines())
+    return lines
+
+
+def build_tokenizer(lines: list[str], vocab_size: int):
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIALS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(lines, trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        additional_special_tokens=["<|hy_User|>", "<|hy_Assistant|>"],
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_model(model_type: str, vocab: int, layers: int, hidden: int, inter: int, seed: int):
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    common = dict(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=hidden // 64,
+        num_key_value_heads=max(1, hidden // 128),
+        head_dim=64,
+        max_position_embeddings=1024,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        tie_word_embeddings=True,
+    )
+    if model_type == "hunyuan_v1_dense":
+        common.update(use_qk_norm=True, eod_token_id=2)
+    config = AutoConfig.for_model(model_type, **common)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    # Initialise with a scale that keeps activations well-conditioned, so logits carry signal.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.6 / p.shape[1] ** 0.5 if "embed" not in name else 1.0)
+    return model.to(torch.bfloat16)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--model-type", default="hunyuan_v1_dense")
+    parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--intermediate", type=int, default=512)
+    parser.add_argument("--vocab", type=int, default=1024)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    repo = Path(__file__).resolve().parents[2]
+    tokenizer = build_tokenizer(corpus(repo), args.vocab)
+    model = build_model(
+        args.model_type, len(tokenizer), args.layers, args.hidden, args.intermediate, args.seed
+    )
+    model.generation_config.do_sample = False
+    model.generation_config.max_new_tokens = 16
+    args.out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(args.out)
+    tokenizer.save_pretrained(args.out)
+    print(f"tiny {args.model_type} model written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()
