@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -63,9 +62,16 @@ def lock(session: nox.Session) -> None:
             session.error(f"no envs/{stem}.in; stacks: {', '.join(gptq_env.available_stacks())}")
         target = ["--universal"] if name == "dev" else [*LOCK_PLATFORM, "--no-binary", "gptqmodel"]
         session.run(
-            "uv", "pip", "compile", str(source.relative_to(ROOT)), *target,
-            "--generate-hashes", "--emit-build-options", "--quiet",
-            "-o", str(source.with_suffix(".lock").relative_to(ROOT)),
+            "uv",
+            "pip",
+            "compile",
+            str(source.relative_to(ROOT)),
+            *target,
+            "--generate-hashes",
+            "--emit-build-options",
+            "--quiet",
+            "-o",
+            str(source.with_suffix(".lock").relative_to(ROOT)),
             external=True,
         )
 
@@ -84,5 +90,3 @@ def lint(session: nox.Session) -> None:
     install_dev(session)
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
-
-

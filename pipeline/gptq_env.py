@@ -14,10 +14,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from pipeline.interpreter import find_python
 
@@ -133,9 +133,7 @@ def _source_requirement(source: str) -> str:
     if source.startswith(("git+", "https://", "http://", "ssh://", "git@")):
         url = source if source.startswith("git+") else "git+" + source
         return f"gptqmodel @ {url}"
-    raise EnvError(
-        f"GPTQMODEL_SOURCE={source} is neither a local folder nor a git URL (git+https://...@ref)"
-    )
+    raise EnvError(f"GPTQMODEL_SOURCE={source} is neither a local folder nor a git URL (git+https://...@ref)")
 
 
 def build(stack: Stack, interpreter: str, stamp: str, log: Callable[[str], None]) -> None:
@@ -158,14 +156,23 @@ def build(stack: Stack, interpreter: str, stamp: str, log: Callable[[str], None]
         # As the original notes do: build the checkout against the torch already in place, and
         # never let it touch the locked dependencies.
         _run(
-            [uv, "pip", "install", "--python", py, "--no-deps", "--no-build-isolation",
-             _source_requirement(stack.source)],
+            [
+                uv,
+                "pip",
+                "install",
+                "--python",
+                py,
+                "--no-deps",
+                "--no-build-isolation",
+                _source_requirement(stack.source),
+            ],
             log,
         )
     want = pinned(lock_text, "torch")
     got = subprocess.run(
         [py, "-c", "import importlib.metadata as m; print(m.version('torch'))"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     if want and got.split("+")[0] != want:
         raise EnvError(f"torch {got} ended up in the GPTQ environment, but the lock pins {want}")

@@ -44,7 +44,9 @@ def _uv_find(version: str) -> list[str]:
     try:
         out = subprocess.run(
             [uv, "python", "find", "--no-project", version],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     except (OSError, subprocess.SubprocessError):
         return []
@@ -80,9 +82,7 @@ def _uv_install(version: str) -> list[str]:
     if not uv:
         return []
     try:
-        done = subprocess.run(
-            [uv, "python", "install", version], capture_output=True, text=True, timeout=300
-        )
+        done = subprocess.run([uv, "python", "install", version], capture_output=True, text=True, timeout=300)
     except (OSError, subprocess.SubprocessError):
         return []
     return _uv_find(version) if done.returncode == 0 else []

@@ -19,8 +19,11 @@ def check_destination(output: Path) -> None:
     parent = output.parent
     while not parent.exists():
         parent = parent.parent
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write under {parent}; choose a writable --output")
+    try:
+        # A real write: access() says yes to root even where the filesystem refuses.
+        Path(tempfile.mkdtemp(prefix=".write-probe-", dir=parent)).rmdir()
+    except OSError as exc:
+        raise UserError(f"cannot write under {parent} ({exc.strerror}); choose a writable --output") from None
 
 
 def check_free_space(where: Path, needed: int, what: str) -> None:

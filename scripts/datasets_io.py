@@ -16,9 +16,7 @@ _ROW_KEYS = ({"text"}, {"messages"}, {"src", "tgt", "source"})
 
 def _check_row(row: Any, where: str) -> dict[str, Any]:
     if not isinstance(row, dict) or not any(keys <= row.keys() for keys in _ROW_KEYS):
-        raise UserError(
-            f"{where}: each row needs 'text', 'messages', or 'src'/'tgt'/'source' (translation)"
-        )
+        raise UserError(f"{where}: each row needs 'text', 'messages', or 'src'/'tgt'/'source' (translation)")
     return row
 
 

@@ -40,11 +40,14 @@ device_arg.__name__ = "device (auto, cpu, cuda or cuda:N)"
 def parse_args(argv: list[str] | None = None) -> Namespace:
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder (%(default)s)")
-    p.add_argument("--output", type=Path, help="default: build/<model name>/gptq-int<bits>")
+    p.add_argument("--output", type=Path, help="default: $BUILD_DIR (build)/<model name>/gptq-int<bits>")
     p.add_argument("--bits", type=int, choices=(4, 8), default=4, help="4 or 8 (%(default)s)")
     p.add_argument("--group-size", type=int, default=128, help="-1 = per channel (%(default)s)")
-    p.add_argument("--calib", default=str(datasets_io.DEFAULT_CALIB),
-                   help="jsonl/txt file or hub dataset name (default: the bundled set)")
+    p.add_argument(
+        "--calib",
+        default=str(datasets_io.DEFAULT_CALIB),
+        help="jsonl/txt file or hub dataset name (default: the bundled set)",
+    )
     p.add_argument("--calib-split", default="train", help="split of a hub dataset (%(default)s)")
     p.add_argument("--calib-size", type=int, default=0, help="rows to use (0 = all)")
     p.add_argument("--max-length", type=int, default=512, help="tokens per row (%(default)s)")
@@ -63,7 +66,7 @@ def model_name(model: str) -> str:
 
 
 def default_output(model: str, bits: int) -> Path:
-    return Path("build") / model_name(model) / f"gptq-int{bits}"
+    return Path(os.environ.get("BUILD_DIR") or "build") / model_name(model) / f"gptq-int{bits}"
 
 
 def select_rows(rows: list[dict], size: int) -> list[dict]:
@@ -126,8 +129,9 @@ def tokenize_rows(tokenizer: Any, rows: list[dict], max_length: int) -> tuple[li
 
     samples, tokens = [], 0
     for row in rows:
-        ids = tokenizer(render(tokenizer, row), truncation=True, max_length=max_length,
-                        add_special_tokens=False)["input_ids"]
+        ids = tokenizer(
+            render(tokenizer, row), truncation=True, max_length=max_length, add_special_tokens=False
+        )["input_ids"]
         samples.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
         tokens += len(ids)
     return samples, tokens
@@ -138,8 +142,14 @@ def loss_summary(log: dict) -> dict[str, Any]:
     entries = []
     for item in log.get("gptq", []) if isinstance(log, dict) else []:
         try:
-            entries.append({"layer": int(item["layer"]), "module": str(item["module"]),
-                            "loss": float(item["loss"]), "samples": int(item.get("samples", 0))})
+            entries.append(
+                {
+                    "layer": int(item["layer"]),
+                    "module": str(item["module"]),
+                    "loss": float(item["loss"]),
+                    "samples": int(item.get("samples", 0)),
+                }
+            )
         except (KeyError, TypeError, ValueError):
             continue
     by_module: dict[str, list[float]] = {}
@@ -178,14 +188,19 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
     samples, tokens = tokenize_rows(tokenizer, rows, args.max_length)
     say(f"calibration: {len(samples)} rows, {tokens} tokens (mean {tokens / len(samples):.0f})")
     config = QuantizeConfig(
-        bits=args.bits, group_size=args.group_size, device=device,
-        offload_to_disk_path=str(stage / ".offload"), **GPTQ_SETTINGS,
+        bits=args.bits,
+        group_size=args.group_size,
+        device=device,
+        offload_to_disk_path=str(stage / ".offload"),
+        **GPTQ_SETTINGS,
     )
     say(f"loading {ckpt.path} on {device}")
     model = GPTQModel.load(str(ckpt.path), config)
     layers = ckpt.text_config.get("num_hidden_layers", "?")
-    say(f"quantizing {layers} layers to int{args.bits}, group size {args.group_size} "
-        "(the first run also compiles a packing kernel)")
+    say(
+        f"quantizing {layers} layers to int{args.bits}, group size {args.group_size} "
+        "(the first run also compiles a packing kernel)"
+    )
     log = model.quantize(samples, batch_size=args.batch_size, tokenizer=tokenizer)
     say(f"saving to {stage}")
     model.save(str(stage))
@@ -220,13 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     with tee_output(log_path), atomic.staged_folder(output) as stage:
         say(f"{args.model} -> {output} (log: {log_path})")
         result = quantize(args, ckpt, rows, stage)
-        manifest.write(stage, {
-            "inputs": inputs,
-            "result": result,
-            "wall_time_s": round(time.monotonic() - started, 1),
-            "peak_rss_mib": round(manifest.peak_rss_mib(), 1),
-            "command": [sys.executable, *sys.argv],
-        })
+        manifest.write(
+            stage,
+            {
+                "inputs": inputs,
+                "result": result,
+                "wall_time_s": round(time.monotonic() - started, 1),
+                "peak_rss_mib": round(manifest.peak_rss_mib(), 1),
+                "command": [sys.executable, *sys.argv],
+            },
+        )
     say(f"done: {output}")
     return 0
 

@@ -88,7 +88,7 @@ def build_model(model_type: str, vocab: int, layers: int, hidden: int, inter: in
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() == 2:
-                p.normal_(0.0, 0.6 / p.shape[1] ** 0.5 if "embed" not in name else 1.0)
+                p.normal_(0.0, (0.6 if "embed" not in name else 3.0) / p.shape[1] ** 0.5)
     return model.to(torch.bfloat16)
 
 

@@ -1,0 +1,89 @@
+"""Shared fixtures: the GPTQ environment, tiny models built offline, and a runner for user commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HELPERS = ROOT / "tests" / "helpers"
+
+
+@pytest.fixture(scope="session")
+def gptq_python() -> str:
+    """The GPTQ environment's python (nox -s tests passes it; otherwise build or reuse it)."""
+    given = os.environ.get("GPTQ_ENV_PYTHON")
+    if given:
+        return given
+    sys.path.insert(0, str(ROOT))
+    from pipeline import gptq_env
+
+    return str(gptq_env.ensure())
+
+
+def run_cmd(args: list[str], *, env: dict | None = None, timeout: int = 900, **kw):
+    """Run a user-facing command from the repo root; return the CompletedProcess (text)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(args, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def make_model(gptq_python: str, out: Path, *extra: str) -> Path:
+    done = run_cmd([gptq_python, str(HELPERS / "make_tiny_model.py"), str(out), *extra])
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_hunyuan(gptq_python: str, tmp_path_factory) -> Path:
+    """hunyuan_v1_dense, 2 layers, hidden 256, random weights, BPE tokenizer with a chat template."""
+    return make_model(gptq_python, tmp_path_factory.mktemp("models") / "tiny-hunyuan")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(gptq_python: str, tmp_path_factory) -> Path:
+    return make_model(gptq_python, tmp_path_factory.mktemp("models") / "tiny-llama", "--model-type", "llama")
+
+
+@pytest.fixture(scope="session")
+def build_dir(tmp_path_factory) -> Path:
+    """BUILD_DIR for the end-to-end runs, so tests never write into the repo's build/."""
+    return tmp_path_factory.mktemp("build")
+
+
+@pytest.fixture(scope="session")
+def quantized_hunyuan(tiny_hunyuan: Path, build_dir: Path) -> Path:
+    """The tiny HunYuan model quantized through the real user path, `make quantize`."""
+    done = run_cmd(["make", "quantize", f"MODEL={tiny_hunyuan}"], env={"BUILD_DIR": str(build_dir)})
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = build_dir / tiny_hunyuan.name / "gptq-int4"
+    assert (out / "manifest.json").is_file()
+    return out
+
+
+def tree_digest(folder: Path) -> str:
+    """Content and names of every file below `folder`, to prove it was left untouched."""
+    h = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            h.update(str(path.relative_to(folder)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+@pytest.fixture
+def good_output(quantized_hunyuan: Path, tmp_path: Path) -> Path:
+    """A private copy of a good quantized output, for tests that must leave it untouched."""
+    copy = tmp_path / "earlier" / "gptq-int4"
+    shutil.copytree(quantized_hunyuan, copy)
+    return copy
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))

@@ -1,0 +1,97 @@
+"""The GPTQ environment's lock handling and reuse logic (no environment is built here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline import gptq_env
+
+LOCK = """--no-binary gptqmodel
+
+gptqmodel==7.5.0 \\
+    --hash=sha256:aaaa
+    # via -r envs/gptq-torch2.9.in
+torch==2.9.1 \\
+    --hash=sha256:bbbb \\
+    --hash=sha256:cccc
+    # via gptqmodel
+"""
+
+
+def test_pinned_versions():
+    assert gptq_env.pinned(LOCK, "torch") == "2.9.1"
+    assert gptq_env.pinned(LOCK, "gptqmodel") == "7.5.0"
+    assert gptq_env.pinned(LOCK, "numpy") is None
+
+
+def test_without_package_drops_entry_and_hashes():
+    rest = gptq_env.without_package(LOCK, "gptqmodel")
+    assert "gptqmodel==" not in rest and "aaaa" not in rest
+    assert "torch==2.9.1" in rest and "cccc" in rest
+
+
+def test_real_locks_pin_the_documented_stacks():
+    default = gptq_env.selected_stack({})
+    assert default.name == "torch2.9"
+    text = default.lock.read_text()
+    assert gptq_env.pinned(text, "torch") == "2.9.1"
+    assert gptq_env.pinned(text, "torchvision") == "0.24.1"
+    assert gptq_env.pinned(text, "gptqmodel") == "7.5.0"
+    assert gptq_env.pinned(text, "torchao") == "0.17.0"
+    assert gptq_env.pinned(text, "requests")
+    assert "--no-binary gptqmodel" in text and "--hash=sha256:" in text
+    newest = gptq_env.selected_stack({"GPTQ_STACK": "torch2.14"}).lock.read_text()
+    assert gptq_env.pinned(newest, "torch") == "2.14.1"
+    assert gptq_env.pinned(newest, "gptqmodel") == "7.7.0"
+
+
+def test_unknown_stack_lists_the_known_ones():
+    with pytest.raises(gptq_env.EnvError, match="choose one of: torch2.14, torch2.9"):
+        gptq_env.selected_stack({"GPTQ_STACK": "torch1"})
+
+
+def test_stamp_changes_with_lock_source_and_interpreter(tmp_path):
+    lock = tmp_path / "gptq-x.lock"
+    lock.write_text(LOCK)
+    stack = gptq_env.Stack("x", lock, "")
+    base = gptq_env.stamp_of(stack, "/py", "3.13.0")
+    assert base == gptq_env.stamp_of(stack, "/py", "3.13.0")
+    assert base != gptq_env.stamp_of(gptq_env.Stack("x", lock, "/src"), "/py", "3.13.0")
+    assert base != gptq_env.stamp_of(stack, "/py", "3.13.1")
+    lock.write_text(LOCK + "# edited\n")
+    assert base != gptq_env.stamp_of(stack, "/py", "3.13.0")
+
+
+def test_is_current_needs_python_and_matching_stamp(tmp_path, monkeypatch):
+    monkeypatch.setenv("GPTQ_ENV_DIR", str(tmp_path / "venv"))
+    stack = gptq_env.Stack("x", tmp_path / "lock", "")
+    assert not gptq_env.is_current(stack, "s1")
+    (tmp_path / "venv" / "bin").mkdir(parents=True)
+    (tmp_path / "venv" / "bin" / "python").write_text("")
+    (tmp_path / "venv" / gptq_env.STAMP).write_text("s1\n")
+    assert gptq_env.is_current(stack, "s1")
+    assert not gptq_env.is_current(stack, "s2")
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        (
+            "https://github.com/ModelCloud/GPTQModel.git@v7.5.0",
+            "gptqmodel @ git+https://github.com/ModelCloud/GPTQModel.git@v7.5.0",
+        ),
+        (
+            "git+https://example.org/GPTQModel.git@main",
+            "gptqmodel @ git+https://example.org/GPTQModel.git@main",
+        ),
+    ],
+)
+def test_source_requirement_urls(source, expected):
+    assert gptq_env._source_requirement(source) == expected
+
+
+def test_source_requirement_checkout(tmp_path):
+    (tmp_path / "setup.py").write_text("")
+    assert gptq_env._source_requirement(str(tmp_path)) == str(tmp_path.resolve())
+    with pytest.raises(gptq_env.EnvError, match="neither a local folder nor a git URL"):
+        gptq_env._source_requirement("not-a-thing")

@@ -1,0 +1,223 @@
+"""quantize.py's argument handling, input checks, manifest skip logic and atomic output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import namedtuple
+from pathlib import Path
+
+import atomic
+import checkpoint
+import datasets_io
+import manifest
+import prompts
+import pytest
+import quantize
+from cli import UserError
+
+
+def test_defaults():
+    args = quantize.parse_args([])
+    assert args.model == "tencent/HY-MT1.5-1.8B"
+    assert (args.bits, args.group_size, args.device, args.force) == (4, 128, "auto", False)
+    assert Path(args.calib) == datasets_io.DEFAULT_CALIB
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--bits", "3"], "invalid choice: 3"),
+        (["--device", "npu"], "invalid device"),
+        (["--max-length", "0"], "--max-length must be positive"),
+        (["--calib-size", "-1"], "--calib-size must be positive"),
+    ],
+)
+def test_usage_errors_are_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        quantize.parse_args(argv)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("device", ["auto", "cpu", "cuda", "cuda:1"])
+def test_devices_accepted(device):
+    assert quantize.parse_args(["--device", device]).device == device
+
+
+def test_default_output_follows_model_name_and_bits(monkeypatch):
+    monkeypatch.setenv("BUILD_DIR", "out")
+    assert quantize.default_output("tencent/HY-MT1.5-1.8B", 4) == Path("out/HY-MT1.5-1.8B/gptq-int4")
+    assert quantize.default_output("./models/my-llm/", 8) == Path("out/my-llm/gptq-int8")
+    monkeypatch.delenv("BUILD_DIR")
+    assert quantize.default_output("x/y", 4) == Path("build/y/gptq-int4")
+
+
+def write_model(folder: Path, **config) -> checkpoint.Checkpoint:
+    folder.mkdir(parents=True, exist_ok=True)
+    base = {
+        "model_type": "llama",
+        "hidden_size": 256,
+        "intermediate_size": 768,
+        "num_attention_heads": 4,
+    }
+    (folder / "config.json").write_text(json.dumps({**base, **config}))
+    (folder / "model.safetensors").write_bytes(b"\0" * 1000)
+    return checkpoint.load_checkpoint(folder)
+
+
+def test_group_size_must_divide_widths(tmp_path):
+    ckpt = write_model(tmp_path / "m")
+    checkpoint.check_group_size(ckpt, 128)
+    checkpoint.check_group_size(ckpt, -1)
+    with pytest.raises(UserError, match=r"--group-size 512 does not divide .*hidden_size=256"):
+        checkpoint.check_group_size(ckpt, 512)
+    with pytest.raises(UserError, match="positive or -1"):
+        checkpoint.check_group_size(ckpt, 0)
+
+
+def test_vision_language_config_uses_text_widths(tmp_path):
+    ckpt = write_model(tmp_path / "vl", text_config={"hidden_size": 96, "num_attention_heads": 2})
+    with pytest.raises(UserError, match="hidden_size=96"):
+        checkpoint.check_group_size(ckpt, 64)
+
+
+def test_hub_ids_and_paths(tmp_path):
+    assert checkpoint.looks_like_hub_id("tencent/HY-MT1.5-1.8B")
+    assert not checkpoint.looks_like_hub_id("./models/x")
+    assert not checkpoint.looks_like_hub_id("a/b/c")
+    with pytest.raises(UserError, match="model folder ./nope/x does not exist"):
+        checkpoint.resolve_model("./nope/x")
+    (tmp_path / "f").write_text("")
+    with pytest.raises(UserError, match="is a file"):
+        checkpoint.resolve_model(str(tmp_path / "f"))
+
+
+def test_checkpoint_errors(tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="has no config.json"):
+        checkpoint.load_checkpoint(tmp_path / "empty")
+    (tmp_path / "empty" / "config.json").write_text("{oops")
+    with pytest.raises(UserError, match="is not valid JSON"):
+        checkpoint.load_checkpoint(tmp_path / "empty")
+    (tmp_path / "empty" / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(UserError, match="has no weights"):
+        checkpoint.load_checkpoint(tmp_path / "empty")
+
+
+def test_calibration_sources(tmp_path):
+    rows = datasets_io.load_rows(datasets_io.DEFAULT_CALIB)
+    assert len(rows) >= 256
+    assert len({(r["src"], r["tgt"]) for r in rows}) >= 5
+    txt = tmp_path / "c.txt"
+    txt.write_text("one\n\ntwo\n")
+    assert datasets_io.load_rows(txt) == [{"text": "one"}, {"text": "two"}]
+    assert datasets_io.fingerprint(rows) == datasets_io.fingerprint(list(rows))
+    assert datasets_io.fingerprint(rows[:-1]) != datasets_io.fingerprint(rows)
+
+
+def test_bundled_calibration_is_held_apart_from_eval():
+    calib = {r["source"] for r in datasets_io.load_rows(datasets_io.DEFAULT_CALIB)}
+    held = datasets_io.load_rows(datasets_io.ROOT / "data" / "eval" / "heldout_translation.jsonl")
+    assert not calib & {r["source"] for r in held}
+
+
+def test_calibration_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        datasets_io.load_rows(tmp_path / "none.jsonl")
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(UserError, match="not UTF-8"):
+        datasets_io.load_rows(bad)
+    bad.write_text('{"text": "ok"}\n[1, 2]\n')
+    with pytest.raises(UserError, match=r"bad.jsonl:2: each row needs"):
+        datasets_io.load_rows(bad)
+
+
+def test_select_rows():
+    rows = [{"text": str(i)} for i in range(5)]
+    assert quantize.select_rows(rows, 0) == rows
+    assert quantize.select_rows(rows, 2) == rows[:2]
+    with pytest.raises(UserError, match="larger than the calibration set"):
+        quantize.select_rows(rows, 6)
+
+
+def test_prompts_follow_hy_mt_style():
+    zh = prompts.translation_prompt("en", "zh", "Hello.")
+    assert zh.startswith("将以下文本翻译为中文") and zh.endswith("Hello.")
+    fr = prompts.translation_prompt("en", "fr", "Hello.")
+    assert fr.startswith("Translate the following segment into French")
+    msgs = prompts.row_messages({"src": "zh", "tgt": "en", "source": "你好", "target": "Hi"})
+    assert [m["role"] for m in msgs] == ["user", "assistant"] and "英语" in msgs[0]["content"]
+    with pytest.raises(UserError, match="unknown language code 'xx'"):
+        prompts.translation_prompt("xx", "en", "a")
+
+
+def test_manifest_skip_logic(tmp_path):
+    inputs = {"model": {"files": {"a": "1"}}, "options": {"bits": 4}}
+    assert not manifest.is_up_to_date(tmp_path, inputs)
+    manifest.write(tmp_path, {"inputs": inputs, "result": {}})
+    assert manifest.is_up_to_date(tmp_path, inputs)
+    assert not manifest.is_up_to_date(tmp_path, {**inputs, "options": {"bits": 8}})
+    (tmp_path / "manifest.json").write_text("{truncated")
+    assert not manifest.is_up_to_date(tmp_path, inputs)
+
+
+def test_hash_files(tmp_path):
+    (tmp_path / "a").write_text("x")
+    digest = manifest.hash_files([tmp_path / "a"], tmp_path)
+    assert digest == {"a": "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"}
+
+
+def test_staged_folder_replaces_only_on_success(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old").write_text("good")
+    with pytest.raises(RuntimeError), atomic.staged_folder(out) as stage:
+        (stage / "new").write_text("half")
+        raise RuntimeError("boom")
+    assert [p.name for p in out.iterdir()] == ["old"]
+    with pytest.raises(KeyboardInterrupt), atomic.staged_folder(out) as stage:
+        (stage / "new").write_text("half")
+        raise KeyboardInterrupt
+    assert [p.name for p in out.iterdir()] == ["old"]
+    with atomic.staged_folder(out) as stage:
+        (stage / "new").write_text("done")
+    assert [p.name for p in out.iterdir()] == ["new"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_destination_checks(tmp_path):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(UserError, match="is not a folder"):
+        atomic.check_destination(tmp_path / "file")
+    atomic.check_destination(tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()
+
+
+def test_too_little_disk(tmp_path, monkeypatch):
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 * 2**30, 9 * 2**30, 2**30))
+    with pytest.raises(UserError, match=r"not enough disk for the model: 2.0 GiB needed, 1.0 GiB free"):
+        atomic.check_free_space(tmp_path / "x" / "y", 2 * 2**30, "the model")
+    atomic.check_free_space(tmp_path, 2**29, "the model")
+
+
+def test_needed_bytes_grows_with_bits(tmp_path):
+    ckpt = write_model(tmp_path / "m")
+    assert quantize.needed_bytes(ckpt, 8) > quantize.needed_bytes(ckpt, 4) > ckpt.weight_bytes
+
+
+def test_loss_summary():
+    log = {
+        "gptq": [
+            {"layer": 0, "module": "mlp.up_proj", "loss": "0.5", "samples": "10"},
+            {"layer": 1, "module": "mlp.up_proj", "loss": "1.5", "samples": "10"},
+            {"layer": 1, "module": "self_attn.q_proj", "loss": "bad"},
+        ]
+    }
+    summary = quantize.loss_summary(log)
+    assert summary["modules"] == 2 and summary["mean"] == 1.0 and summary["max"] == 1.5
+    assert summary["by_module"]["mlp.up_proj"] == {"mean": 1.0, "max": 1.5}
+    assert quantize.loss_summary({})["mean"] is None
