@@ -1,4 +1,6 @@
-# Thin wrapper over nox: `make help` lists the targets. Variables: MODEL, BITS, ARGS, BUILD_DIR.
+# Thin wrapper over nox; `make help` lists the targets.
+# Variables: MODEL (hub id or folder), BITS (4|8), ARGS (extra options for the one step you run),
+# BUILD_DIR (build), NOX (nox).
 MODEL ?= tencent/HY-MT1.5-1.8B
 BITS ?= 4
 ARGS ?=
@@ -7,15 +9,31 @@ BUILD_DIR ?= build
 export BUILD_DIR
 
 NAME := $(notdir $(patsubst %/,%,$(MODEL)))
-GPTQ_DIR := $(BUILD_DIR)/$(NAME)/gptq-int$(BITS)
+SUFFIX := $(if $(filter-out 4,$(BITS)),-int$(BITS))
+QUANT := $(BUILD_DIR)/$(NAME)/gptq-int$(BITS)
+AX650 := $(BUILD_DIR)/$(NAME)/ax650$(SUFFIX)
+AX620E := $(BUILD_DIR)/$(NAME)/ax620e$(SUFFIX)
+# A local model's files: when they change, `make all` quantizes again.
+MODEL_FILES := $(wildcard $(MODEL)/*.json $(MODEL)/*.safetensors $(MODEL)/*.bin $(MODEL)/*.model)
 
-.PHONY: help quantize test lint lock doctor
+.PHONY: help all quantize build-ax650 build-ax620e doctor test lint lock
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-quantize:  ## MODEL -> $(BUILD_DIR)/<name>/gptq-int$(BITS) (ARGS: more quantize.py options)
+all: $(AX650)/manifest.json $(AX620E)/manifest.json  ## quantize, then build both chips (no-op when done)
+
+quantize:  ## MODEL -> $(BUILD_DIR)/<name>/gptq-int$(BITS)
 	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS) $(ARGS)
+
+build-ax650: $(QUANT)/manifest.json  ## build for AX650 (quantizes first if needed)
+	$(NOX) -s build-ax650 -- --input $(QUANT) --output $(AX650) $(ARGS)
+
+build-ax620e: $(QUANT)/manifest.json  ## build for AX620E (quantizes first if needed)
+	$(NOX) -s build-ax620e -- --input $(QUANT) --output $(AX620E) $(ARGS)
+
+doctor:  ## what is present and missing before a long run
+	$(NOX) -s doctor -- --model $(MODEL)
 
 test:  ## lint, then the whole test suite (unit and end-to-end)
 	$(NOX) -s lint tests
@@ -25,3 +43,16 @@ lint:  ## ruff check and format check
 
 lock:  ## recompile the pinned locks in envs/
 	$(NOX) -s lock
+
+# File targets: Make re-runs a step only when its input is newer than its manifest.
+$(QUANT)/manifest.json: $(MODEL_FILES)
+	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS)
+	@touch $@
+
+$(AX650)/manifest.json: $(QUANT)/manifest.json
+	$(NOX) -s build-ax650 -- --input $(QUANT) --output $(AX650)
+	@touch $@
+
+$(AX620E)/manifest.json: $(QUANT)/manifest.json
+	$(NOX) -s build-ax620e -- --input $(QUANT) --output $(AX620E)
+	@touch $@

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
+from pipeline import doctor as doctor_checks  # noqa: E402
 from pipeline import gptq_env  # noqa: E402
 from pipeline.interpreter import InterpreterNotFound  # noqa: E402
 
@@ -35,14 +37,59 @@ def run_in_gptq_env(session: nox.Session, script: str, *args: str) -> None:
     session.run(python, str(ROOT / "scripts" / script), *args, external=True)
 
 
-def install_dev(session: nox.Session) -> None:
-    session.install("-r", str(ROOT / "envs" / "dev.lock"))
+def install_lock(session: nox.Session, name: str) -> None:
+    session.install("-r", str(ROOT / "envs" / f"{name}.lock"))
+
+
+def build_for(session: nox.Session, *profile: str) -> None:
+    """Run scripts/build.py in the host venv; packaging reaches the GPTQ env through GPTQ_ENV_PYTHON."""
+    install_lock(session, "host")
+    env = {"GPTQ_ENV_PYTHON": gptq_python(session)}
+    session.run("python", str(ROOT / "scripts" / "build.py"), *profile, *session.posargs, env=env)
 
 
 @nox.session(python=False)
 def quantize(session: nox.Session) -> None:
     """Quantize a Hugging Face model to GPTQ INT4/INT8 in the GPTQ environment."""
     run_in_gptq_env(session, "quantize.py", *session.posargs)
+
+
+@nox.session(name="build-ax650")
+def build_ax650(session: nox.Session) -> None:
+    """Build the GPTQ checkpoint for AX650 with pulsar2 and package it for the board."""
+    build_for(session, "--profile", "ax650")
+
+
+@nox.session(name="build-ax620e")
+def build_ax620e(session: nox.Session) -> None:
+    """Build the GPTQ checkpoint for AX620E (s4 weights) with pulsar2 and package it."""
+    build_for(session, "--profile", "ax620e")
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """Build for any chip profile: `nox -s build -- --profile ax630c --input ...`."""
+    if "--profile" not in session.posargs:
+        session.error("name a chip profile: nox -s build -- --profile ax650|ax620e|ax620e-1k|ax630c ...")
+    build_for(session)
+
+
+@nox.session(python=False)
+def doctor(session: nox.Session) -> None:
+    """Report what is present and missing (Python, uv, GPTQ env, GPU, pulsar2, RAM, disk)."""
+    parser = argparse.ArgumentParser(prog="nox -s doctor --")
+    parser.add_argument("--model", default="tencent/HY-MT1.5-1.8B", help="model to size RAM/disk for")
+    parser.add_argument("--parallel", type=int, default=8, help="pulsar2 --parallel planned")
+    try:
+        opts = parser.parse_args(session.posargs)
+    except SystemExit:
+        session.error("usage: nox -s doctor -- [--model ID_OR_FOLDER] [--parallel N]")
+    checks = doctor_checks.report(opts.model, opts.parallel)
+    for check in checks:
+        print(check.line())
+    missing = [c.what for c in checks if c.status == "missing"]
+    if missing:
+        session.error(f"missing: {', '.join(missing)}")
 
 
 @nox.session(name="gptq-env", python=False)
@@ -54,13 +101,13 @@ def gptq_env_session(session: nox.Session) -> None:
 @nox.session(python=False)
 def lock(session: nox.Session) -> None:
     """Recompile the pinned locks in envs/ from their .in files with `uv pip compile`."""
-    names = session.posargs or [*gptq_env.available_stacks(), "dev"]
+    names = session.posargs or [*gptq_env.available_stacks(), "host", "dev"]
     for name in names:
-        stem = name if name == "dev" else f"gptq-{name}"
+        stem = name if name in ("dev", "host") else f"gptq-{name}"
         source = ROOT / "envs" / f"{stem}.in"
         if not source.is_file():
             session.error(f"no envs/{stem}.in; stacks: {', '.join(gptq_env.available_stacks())}")
-        target = ["--universal"] if name == "dev" else [*LOCK_PLATFORM, "--no-binary", "gptqmodel"]
+        target = ["--universal"] if stem == name else [*LOCK_PLATFORM, "--no-binary", "gptqmodel"]
         session.run(
             "uv",
             "pip",
@@ -79,7 +126,7 @@ def lock(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (unit and end-to-end through nox and make). Posargs go to pytest."""
-    install_dev(session)
+    install_lock(session, "dev")
     env = {"GPTQ_ENV_PYTHON": gptq_python(session)}
     session.run("pytest", *session.posargs, env=env)
 
@@ -87,6 +134,6 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style with ruff (lint and format)."""
-    install_dev(session)
+    install_lock(session, "dev")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")

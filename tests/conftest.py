@@ -87,3 +87,46 @@ def good_output(quantized_hunyuan: Path, tmp_path: Path) -> Path:
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+FAKES = ROOT / "tests" / "fakes"
+
+
+@pytest.fixture
+def local_pulsar2() -> dict:
+    """Environment for builds with the stand-in pulsar2 as a local install."""
+    return {"PULSAR2_BIN": str(FAKES / "pulsar2")}
+
+
+@pytest.fixture
+def docker_pulsar2(tmp_path) -> dict:
+    """Environment for builds through the stand-in Docker CLI, with Axera's image archive to load."""
+    import io
+    import tarfile
+
+    archive = tmp_path / "ax_pulsar2_5.1.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = json.dumps({"pulsar2": {"5.1": "0" * 64}}).encode()
+        info = tarfile.TarInfo("repositories")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return {
+        "DOCKER": str(FAKES / "docker"),
+        "FAKE_DOCKER_STATE": str(tmp_path / "docker-state"),
+        "FAKE_DOCKER_LOG": str(tmp_path / "docker.log"),
+        "PULSAR2_IMAGE_TAR": str(archive),
+    }
+
+
+def docker_calls(env: dict) -> list[list[str]]:
+    log = Path(env["FAKE_DOCKER_LOG"])
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+@pytest.fixture(scope="session")
+def built_ax650(quantized_hunyuan: Path, tiny_hunyuan: Path, build_dir: Path) -> Path:
+    """`make build-ax650` on the tiny quantized model with the local stand-in pulsar2."""
+    env = {"BUILD_DIR": str(build_dir), "PULSAR2_BIN": str(FAKES / "pulsar2")}
+    done = run_cmd(["make", "build-ax650", f"MODEL={tiny_hunyuan}"], env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return build_dir / tiny_hunyuan.name / "ax650"

@@ -1,0 +1,188 @@
+"""`nox -s doctor`: what is present and what is missing before a long run, one line each."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from pipeline import gptq_env
+from pipeline.interpreter import InterpreterNotFound, find_python
+
+GIB = 2**30
+# bf16 weight bytes of models we know without downloading them.
+KNOWN_SIZES = {"tencent/HY-MT1.5-1.8B": 3.6 * GIB}
+
+
+@dataclass
+class Check:
+    status: str  # "ok", "warn" or "missing"
+    what: str
+    detail: str
+
+    def line(self) -> str:
+        return f"{self.status:<8}{self.what:<22}{self.detail}"
+
+
+def _run(cmd: list[str], timeout: int = 60) -> tuple[int, str]:
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return 1, str(exc)
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def check_python(environ) -> Check:
+    try:
+        path, version = find_python(environ.get("GPTQ_PYTHON"), allow_install=False)
+    except InterpreterNotFound as exc:
+        return Check("missing", "Python 3.13", str(exc))
+    return Check("ok", "Python 3.13", f"{path} ({version})")
+
+
+def check_uv() -> Check:
+    uv = shutil.which("uv")
+    if not uv:
+        return Check("missing", "uv", "install it: python3 -m pip install uv")
+    return Check("ok", "uv", _run([uv, "--version"])[1])
+
+
+def check_gptq_env(environ) -> Check:
+    try:
+        stack = gptq_env.selected_stack(environ)
+        path, version = find_python(environ.get("GPTQ_PYTHON"), allow_install=False)
+    except (gptq_env.EnvError, InterpreterNotFound) as exc:
+        return Check("missing", "GPTQ environment", str(exc))
+    if gptq_env.is_current(stack, gptq_env.stamp_of(stack, path, version)):
+        return Check("ok", "GPTQ environment", f"{stack.venv} (stack {stack.name}), up to date")
+    return Check(
+        "warn",
+        "GPTQ environment",
+        f"not built or out of date; the next nox run builds it from {stack.lock.name} (~6 GB)",
+    )
+
+
+def check_gpu() -> Check:
+    smi = shutil.which("nvidia-smi")
+    if smi:
+        code, out = _run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader"])
+        if code == 0 and out:
+            return Check("ok", "GPU", out.splitlines()[0])
+    return Check("warn", "GPU", "none found: quantizing runs on the CPU (HY-MT1.5-1.8B: ~15 min)")
+
+
+def check_toolchain(environ) -> list[Check]:
+    if environ.get("PULSAR2_BIN"):
+        binary = environ["PULSAR2_BIN"]
+        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            return [Check("missing", "pulsar2 (local)", f"PULSAR2_BIN={binary} is not an executable file")]
+        code, out = _run([binary, "version"])
+        status = "ok" if code == 0 and "version:" in out else "missing"
+        return [Check(status, "pulsar2 (local)", f"{binary}: {' '.join(out.split())}")]
+    docker = shutil.which(environ.get("DOCKER") or "docker")
+    if not docker:
+        return [Check("missing", "Docker", "no docker CLI: install Docker, or set PULSAR2_BIN")]
+    code, out = _run([docker, "version"])
+    if code != 0:
+        reason = out.splitlines()[-1] if out else "not usable"
+        return [
+            Check("missing", "Docker", f"{reason} -> start Docker, or set PULSAR2_BIN to a local pulsar2")
+        ]
+    checks = [Check("ok", "Docker", docker)]
+    image = environ.get("PULSAR2_IMAGE") or "pulsar2:5.1"
+    code, image_id = _run([docker, "image", "inspect", "--format", "{{.Id}}", image])
+    if code != 0:
+        tar = environ.get("PULSAR2_IMAGE_TAR", "")
+        if tar and os.path.isfile(tar):
+            checks.append(
+                Check("warn", "pulsar2 image", f"{image} not loaded; {tar} is loaded on first build")
+            )
+        else:
+            checks.append(
+                Check(
+                    "missing",
+                    "pulsar2 image",
+                    f"{image} not loaded: set PULSAR2_IMAGE_TAR=ax_pulsar2_<version>.tar.gz",
+                )
+            )
+        return checks
+    checks.append(Check("ok", "pulsar2 image", f"{image} ({image_id[:19]})"))
+    code, out = _run(
+        [
+            docker,
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "/bin/bash",
+            image,
+            "-c",
+            "pulsar2 version",
+        ],
+        timeout=300,
+    )
+    checks.append(Check("ok" if code == 0 else "missing", "pulsar2 version", " ".join(out.split())))
+    return checks
+
+
+def model_bytes(model: str) -> float | None:
+    folder = Path(model).expanduser()
+    if folder.is_dir():
+        return float(sum(p.stat().st_size for p in folder.glob("*.safetensors")) or 0) or None
+    return KNOWN_SIZES.get(model)
+
+
+def _mem_available() -> float:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return 0.0
+
+
+def check_resources(model: str, parallel: int) -> list[Check]:
+    size = model_bytes(model)
+    if size is None:
+        return [Check("warn", "RAM and disk", f"size of {model} unknown; pass a local folder to estimate")]
+    # Quantizing: measured 3.2 GB peak for a 3.6 GB (bf16) model with GPTQModel's disk offload.
+    quant_ram = 1 * GIB + 0.6 * size
+    # pulsar2: Axera reports over 32 GB for 1-3B models at high --parallel; scale with both.
+    build_ram = 4 * GIB + size * (1 + parallel / 4)
+    ram = _mem_available()
+    status = "ok" if ram >= build_ram else ("warn" if ram >= quant_ram else "missing")
+    checks = [
+        Check(
+            status,
+            "RAM",
+            f"{ram / GIB:.1f} GiB available; quantize needs ~{quant_ram / GIB:.1f}, "
+            f"pulsar2 at --parallel {parallel} ~{build_ram / GIB:.1f} (lower --parallel if short)",
+        )
+    ]
+    disk_need = size * 4  # hub cache + quantized copy + offload + two chip builds
+    free = shutil.disk_usage(Path.cwd()).free
+    checks.append(
+        Check(
+            "ok" if free >= disk_need else "missing",
+            "disk",
+            f"{free / GIB:.1f} GiB free here; the whole pipeline needs ~{disk_need / GIB:.1f}",
+        )
+    )
+    return checks
+
+
+def report(model: str, parallel: int, environ=os.environ) -> list[Check]:
+    return [
+        check_python(environ),
+        check_uv(),
+        check_gptq_env(environ),
+        check_gpu(),
+        *check_toolchain(environ),
+        *check_resources(model, parallel),
+    ]
+
+
+def as_json(checks: list[Check]) -> str:
+    return json.dumps([c.__dict__ for c in checks], indent=2)
