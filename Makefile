@@ -1,9 +1,10 @@
 # Thin wrapper over nox; `make help` lists the targets.
 # Variables: MODEL (hub id or folder), BITS (4|8), ARGS (extra options for the one step you run),
-# BUILD_DIR (build), NOX (nox).
+# VERIFY_ARGS (options of the verify step inside `make all`), BUILD_DIR (build), NOX (nox).
 MODEL ?= tencent/HY-MT1.5-1.8B
 BITS ?= 4
 ARGS ?=
+VERIFY_ARGS ?=
 NOX ?= nox
 BUILD_DIR ?= build
 export BUILD_DIR
@@ -11,20 +12,24 @@ export BUILD_DIR
 NAME := $(notdir $(patsubst %/,%,$(MODEL)))
 SUFFIX := $(if $(filter-out 4,$(BITS)),-int$(BITS))
 QUANT := $(BUILD_DIR)/$(NAME)/gptq-int$(BITS)
+VERIFIED := $(QUANT)-verify
 AX650 := $(BUILD_DIR)/$(NAME)/ax650$(SUFFIX)
 AX620E := $(BUILD_DIR)/$(NAME)/ax620e$(SUFFIX)
 # A local model's files: when they change, `make all` quantizes again.
 MODEL_FILES := $(wildcard $(MODEL)/*.json $(MODEL)/*.safetensors $(MODEL)/*.bin $(MODEL)/*.model)
 
-.PHONY: help all quantize build-ax650 build-ax620e doctor test lint lock
+.PHONY: help all quantize verify build-ax650 build-ax620e doctor test lint lock
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-all: $(AX650)/manifest.json $(AX620E)/manifest.json  ## quantize, then build both chips (no-op when done)
+all: $(AX650)/manifest.json $(AX620E)/manifest.json  ## quantize, verify, build both chips (no-op when done)
 
 quantize:  ## MODEL -> $(BUILD_DIR)/<name>/gptq-int$(BITS)
 	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS) $(ARGS)
+
+verify: $(QUANT)/manifest.json  ## measure the quantized model against MODEL; fails on bad accuracy
+	$(NOX) -s verify -- --reference $(MODEL) --quantized $(QUANT) $(ARGS)
 
 build-ax650: $(QUANT)/manifest.json  ## build for AX650 (quantizes first if needed)
 	$(NOX) -s build-ax650 -- --input $(QUANT) --output $(AX650) $(ARGS)
@@ -49,10 +54,15 @@ $(QUANT)/manifest.json: $(MODEL_FILES)
 	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS)
 	@touch $@
 
-$(AX650)/manifest.json: $(QUANT)/manifest.json
+# Verify before the chip builds, so a bad quantization stops the pipeline before hours of compiling.
+$(VERIFIED)/PASSED: $(QUANT)/manifest.json
+	$(NOX) -s verify -- --reference $(MODEL) --quantized $(QUANT) $(VERIFY_ARGS)
+	@touch $@
+
+$(AX650)/manifest.json: $(VERIFIED)/PASSED
 	$(NOX) -s build-ax650 -- --input $(QUANT) --output $(AX650)
 	@touch $@
 
-$(AX620E)/manifest.json: $(QUANT)/manifest.json
+$(AX620E)/manifest.json: $(VERIFIED)/PASSED
 	$(NOX) -s build-ax620e -- --input $(QUANT) --output $(AX620E)
 	@touch $@

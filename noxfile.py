@@ -54,6 +54,12 @@ def quantize(session: nox.Session) -> None:
     run_in_gptq_env(session, "quantize.py", *session.posargs)
 
 
+@nox.session(python=False)
+def verify(session: nox.Session) -> None:
+    """Measure the quantized model against its reference in the GPTQ environment; pass or fail."""
+    run_in_gptq_env(session, "verify.py", *session.posargs)
+
+
 @nox.session(name="build-ax650")
 def build_ax650(session: nox.Session) -> None:
     """Build the GPTQ checkpoint for AX650 with pulsar2 and package it for the board."""

@@ -194,6 +194,8 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
         offload_to_disk_path=str(stage / ".offload"),
         **GPTQ_SETTINGS,
     )
+    # GPTQModel writes logs/gptq_log_*.log into the working directory: keep them with the output.
+    os.chdir(stage)
     say(f"loading {ckpt.path} on {device}")
     model = GPTQModel.load(str(ckpt.path), config)
     layers = ckpt.text_config.get("num_hidden_layers", "?")
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment(local)
     ckpt = checkpoint.load_checkpoint(checkpoint.resolve_model(args.model))
     checkpoint.check_group_size(ckpt, args.group_size)
-    output = (args.output or default_output(args.model, args.bits)).expanduser()
+    output = (args.output or default_output(args.model, args.bits)).expanduser().absolute()
     atomic.check_destination(output)
     rows = select_rows(datasets_io.load_rows(args.calib, split=args.calib_split), args.calib_size)
 

@@ -130,3 +130,20 @@ def built_ax650(quantized_hunyuan: Path, tiny_hunyuan: Path, build_dir: Path) ->
     done = run_cmd(["make", "build-ax650", f"MODEL={tiny_hunyuan}"], env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return build_dir / tiny_hunyuan.name / "ax650"
+
+
+# Random-weight models generate noise, so translation agreement is low even for a good quantization;
+# these limits still fail a broken checkpoint by orders of magnitude.
+# Quoted: Make hands ARGS/VERIFY_ARGS to a shell, where a bare >= would redirect.
+TINY_MODEL_THRESHOLDS = "--threshold 'chrf_vs_reference_model>=5' --threshold 'top1_agreement>=0.5'"
+
+
+@pytest.fixture(scope="session")
+def verified_hunyuan(quantized_hunyuan: Path, tiny_hunyuan: Path, build_dir: Path) -> Path:
+    """`make verify` on the tiny quantized model; returns the report folder."""
+    done = run_cmd(
+        ["make", "verify", f"MODEL={tiny_hunyuan}", f"ARGS={TINY_MODEL_THRESHOLDS}"],
+        env={"BUILD_DIR": str(build_dir)},
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return quantized_hunyuan.with_name("gptq-int4-verify")

@@ -23,6 +23,7 @@ def test_checkpoint_layout_and_config(quantized_hunyuan):
     ):
         assert required in names, f"{required} missing from {sorted(names)}"
     assert not [n for n in names if n.startswith(".")], "temporary files left in the output"
+    assert list((quantized_hunyuan / "logs").glob("gptq_log_*.log")), "GPTQModel's own log is kept"
     qc = read_json(quantized_hunyuan / "config.json")["quantization_config"]
     assert qc["quant_method"] == "gptq"
     assert (qc["bits"], qc["group_size"], qc["sym"], qc["desc_act"]) == (4, 128, True, False)

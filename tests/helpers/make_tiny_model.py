@@ -78,7 +78,7 @@ def build_model(model_type: str, vocab: int, layers: int, hidden: int, inter: in
         pad_token_id=0,
         bos_token_id=1,
         eos_token_id=2,
-        tie_word_embeddings=True,
+        tie_word_embeddings=False,
     )
     if model_type == "hunyuan_v1_dense":
         common.update(use_qk_norm=True, eod_token_id=2)

@@ -1,0 +1,128 @@
+"""End-to-end: `make verify` / `nox -s verify` on the tiny models."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import struct
+
+import pytest
+from conftest import HELPERS, TINY_MODEL_THRESHOLDS, read_json, run_cmd
+
+pytestmark = pytest.mark.e2e
+FIGURES = {
+    "logits_cosine",
+    "kl_divergence",
+    "top1_agreement",
+    "last_hidden_cosine",
+    "perplexity",
+    "perplexity_ratio",
+    "chrf_vs_reference_model",
+    "chrf_vs_human",
+}
+
+
+def verify(*args: str):
+    return run_cmd(["nox", "-s", "verify", "--", *args, *shlex.split(TINY_MODEL_THRESHOLDS)])
+
+
+def one_error(done) -> str:
+    output = done.stdout + done.stderr
+    lines = [ln for ln in output.splitlines() if "verify: error:" in ln]
+    assert lines, output[-3000:]
+    assert "Traceback" not in output
+    return lines[-1]
+
+
+def test_report_has_every_figure(verified_hunyuan):
+    report = read_json(verified_hunyuan / "verify.json")
+    assert report["passed"] is True
+    assert FIGURES <= set(report["results"]["gptq"]) and FIGURES <= set(report["results"]["rtn"])
+    assert report["results"]["gptq"]["positions"] > 100
+    assert report["results"]["reference_perplexity"] > 0
+    assert len(report["gptq_loss"]) == 2 * 7
+    assert {c["figure"] for c in report["checks"]} >= {"kl_divergence", "logits_cosine"}
+    assert (verified_hunyuan / "PASSED").is_file()
+    md = (verified_hunyuan / "verify.md").read_text()
+    assert md.startswith("# Verify: PASSED") and "| kl_divergence |" in md
+
+
+def test_gptq_is_at_least_as_close_as_round_to_nearest(verified_hunyuan):
+    res = read_json(verified_hunyuan / "verify.json")["results"]
+    assert res["gptq"]["kl_divergence"] <= res["rtn"]["kl_divergence"]
+    assert res["gptq"]["logits_cosine"] >= res["rtn"]["logits_cosine"]
+
+
+def test_plot_is_a_valid_png(verified_hunyuan):
+    raw = (verified_hunyuan / "verify.png").read_bytes()
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n" and raw[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", raw[16:24])
+    assert width >= 600 and height >= 300
+
+
+def test_rerun_reuses_the_report(verified_hunyuan, quantized_hunyuan, tiny_hunyuan):
+    before = (verified_hunyuan / "verify.json").read_bytes()
+    done = verify("--reference", str(tiny_hunyuan), "--quantized", str(quantized_hunyuan))
+    assert done.returncode == 0
+    assert "is up to date" in done.stdout
+    assert (verified_hunyuan / "verify.json").read_bytes() == before
+
+
+def test_broken_checkpoint_fails(gptq_python, quantized_hunyuan, tiny_hunyuan, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(quantized_hunyuan, broken)
+    done = run_cmd([gptq_python, str(HELPERS / "break_checkpoint.py"), str(broken)])
+    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_cmd(
+        ["nox", "-s", "verify", "--", "--reference", str(tiny_hunyuan), "--quantized", str(broken)]
+    )
+    assert done.returncode != 0
+    error = one_error(done)
+    # A random-weight model's predictions are nearly uniform, so KL stays small; these collapse.
+    assert "FAILED:" in error and "logits_cosine" in error and "top1_agreement" in error
+    report = read_json(tmp_path / "broken-verify" / "verify.json")
+    assert report["passed"] is False and not (tmp_path / "broken-verify" / "PASSED").exists()
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        ("mismatch", "do not match: model_type llama vs hunyuan_v1_dense"),
+        ("not-gptq", "is not a GPTQ checkpoint"),
+        ("eval-missing", "eval set /nonexistent.jsonl does not exist"),
+        ("eval-empty", "is empty"),
+        ("eval-not-translation", "row 1 is not a translation row"),
+        ("eval-malformed", "is not valid JSON"),
+        ("threshold-syntax", "--threshold 'kl_divergence<0.3' does not parse"),
+        ("threshold-unknown", "unknown threshold figure(s) speed"),
+        ("threshold-file", "is not valid JSON"),
+    ],
+)
+def test_bad_input(case, expected, quantized_hunyuan, tiny_hunyuan, tiny_llama, tmp_path):
+    reference, quantized, extra = tiny_hunyuan, quantized_hunyuan, []
+    bad = tmp_path / "bad.jsonl"
+    if case == "mismatch":
+        reference = tiny_llama
+    elif case == "not-gptq":
+        quantized = tiny_hunyuan
+    elif case == "eval-missing":
+        extra = ["--eval-set", "/nonexistent.jsonl"]
+    elif case == "eval-empty":
+        bad.write_text("\n")
+        extra = ["--eval-set", str(bad)]
+    elif case == "eval-not-translation":
+        bad.write_text('{"text": "just text"}\n')
+        extra = ["--eval-set", str(bad)]
+    elif case == "eval-malformed":
+        bad.write_text('{"src": "en"\n')
+        extra = ["--eval-set", str(bad)]
+    elif case == "threshold-syntax":
+        extra = ["--threshold", "kl_divergence<0.3"]
+    elif case == "threshold-unknown":
+        extra = ["--threshold", "speed>=1"]
+    elif case == "threshold-file":
+        bad.write_text("{nope")
+        extra = ["--thresholds", str(bad)]
+    done = verify("--reference", str(reference), "--quantized", str(quantized), *extra)
+    assert done.returncode != 0
+    assert expected in one_error(done)
