@@ -98,6 +98,18 @@ def doctor(session: nox.Session) -> None:
         session.error(f"missing: {', '.join(missing)}")
 
 
+BENCHMARKS = ("overhead", "warm_start", "scaling", "gemma", "environment")
+
+
+@nox.session(python=False)
+def bench(session: nox.Session) -> None:
+    """Run one benchmark: nox -s bench -- overhead|warm_start|scaling|gemma|environment [options]."""
+    if not session.posargs or session.posargs[0] not in BENCHMARKS:
+        session.error(f"name a benchmark: nox -s bench -- {'|'.join(BENCHMARKS)} [options]")
+    name, *options = session.posargs
+    session.run(sys.executable, str(ROOT / "bench" / f"{name}.py"), *options, external=True)
+
+
 @nox.session(name="gptq-env", python=False)
 def gptq_env_session(session: nox.Session) -> None:
     """Create (or re-sync) the GPTQ environment and print its interpreter."""

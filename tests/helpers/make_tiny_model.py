@@ -61,19 +61,29 @@ def build_tokenizer(lines: list[str], vocab_size: int):
     return fast
 
 
-def build_model(model_type: str, vocab: int, layers: int, hidden: int, inter: int, seed: int):
+def build_model(
+    model_type: str,
+    vocab: int,
+    layers: int,
+    hidden: int,
+    inter: int,
+    seed: int,
+    head_dim: int = 64,
+    kv_heads: int | None = None,
+):
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
     torch.manual_seed(seed)
+    heads = hidden // head_dim
     common = dict(
         vocab_size=vocab,
         hidden_size=hidden,
         intermediate_size=inter,
         num_hidden_layers=layers,
-        num_attention_heads=hidden // 64,
-        num_key_value_heads=max(1, hidden // 128),
-        head_dim=64,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads or max(1, heads // 2),
+        head_dim=head_dim,
         max_position_embeddings=1024,
         pad_token_id=0,
         bos_token_id=1,
@@ -101,12 +111,22 @@ def main() -> None:
     parser.add_argument("--intermediate", type=int, default=512)
     parser.add_argument("--vocab", type=int, default=1024)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head-dim", type=int, default=64)
+    parser.add_argument("--kv-heads", type=int, help="default: half the attention heads")
+    parser.add_argument("--model-vocab", type=int, help="model vocab size (default: the tokenizer's)")
     args = parser.parse_args()
 
     repo = Path(__file__).resolve().parents[2]
     tokenizer = build_tokenizer(corpus(repo), args.vocab)
     model = build_model(
-        args.model_type, len(tokenizer), args.layers, args.hidden, args.intermediate, args.seed
+        args.model_type,
+        args.model_vocab or len(tokenizer),
+        args.layers,
+        args.hidden,
+        args.intermediate,
+        args.seed,
+        args.head_dim,
+        args.kv_heads,
     )
     model.generation_config.do_sample = False
     model.generation_config.max_new_tokens = 16

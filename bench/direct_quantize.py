@@ -1,0 +1,44 @@
+"""The baseline for the overhead benchmark: GPTQModel called directly, nothing else.
+
+Same settings and the same calibration rows as scripts/quantize.py; no manifest, hashing, tee or
+staging. Runs in the GPTQ environment: python direct_quantize.py MODEL OUTPUT CALIB_SIZE
+"""
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
+
+from datasets_io import DEFAULT_CALIB, load_rows  # noqa: E402
+from prompts import render  # noqa: E402
+
+
+def main() -> None:
+    model_dir, output, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    from gptqmodel import GPTQModel, QuantizeConfig
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    rows = load_rows(DEFAULT_CALIB)[: size or None]
+    samples = []
+    for row in rows:
+        ids = tokenizer(render(tokenizer, row), truncation=True, max_length=512, add_special_tokens=False)
+        samples.append({"input_ids": ids["input_ids"], "attention_mask": [1] * len(ids["input_ids"])})
+    config = QuantizeConfig(
+        bits=4,
+        group_size=128,
+        sym=True,
+        desc_act=False,
+        damp_percent=0.01,
+        true_sequential=True,
+        device="cpu",
+    )
+    model = GPTQModel.load(model_dir, config)
+    model.quantize(samples, batch_size=4, tokenizer=tokenizer)
+    model.save(output)
+
+
+if __name__ == "__main__":
+    main()
