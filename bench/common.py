@@ -1,4 +1,4 @@
-"""What every benchmark shares: the machine it ran on, timing children, printing figures as a table and JSON."""
+"""What every benchmark shares: the machine, timing children, printing figures as a table and JSON."""
 
 from __future__ import annotations
 
@@ -57,9 +57,10 @@ def gptq_python() -> str:
 
 
 def package_versions(python: str) -> dict:
+    names = ("torch", "transformers", "gptqmodel")
     code = (
         "import importlib.metadata as m, json, platform; print(json.dumps({'python': "
-        "platform.python_version(), **{p: m.version(p) for p in ('torch', 'transformers', 'gptqmodel')}}))"
+        f"platform.python_version(), **{{p: m.version(p) for p in {names!r}}}}}))"
     )
     return json.loads(subprocess.run([python, "-c", code], capture_output=True, text=True, check=True).stdout)
 

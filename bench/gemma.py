@@ -88,8 +88,8 @@ def main() -> None:
         for r in scores["results"]
     ]
     md = (
-        f"zh->en, {scores['sentences']} held-out HSK sentences, {scores['shots']}-shot, greedy; perplexity on "
-        "held-out English text.\n\n"
+        f"zh->en, {scores['sentences']} held-out HSK sentences, {scores['shots']}-shot, greedy; "
+        "perplexity on held-out English text.\n\n"
         + table(["model", "chrF", "chrF vs fp", "BLEU", "perplexity"], rows)
         + "\n\nVerify step (bundled held-out prompts, default thresholds): "
         + ("passed" if steps["verify"]["ok"] else f"failed ({steps['verify'].get('error', '')})")
