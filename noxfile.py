@@ -98,12 +98,12 @@ def doctor(session: nox.Session) -> None:
         session.error(f"missing: {', '.join(missing)}")
 
 
-BENCHMARKS = ("overhead", "warm_start", "scaling", "gemma", "environment")
+BENCHMARKS = ("overhead", "warm_start", "scaling", "gemma", "environment", "report")
 
 
 @nox.session(python=False)
 def bench(session: nox.Session) -> None:
-    """Run one benchmark: nox -s bench -- overhead|warm_start|scaling|gemma|environment [options]."""
+    """Run one benchmark (overhead, warm_start, scaling, gemma, environment) or `report` (BENCHMARKS.md)."""
     if not session.posargs or session.posargs[0] not in BENCHMARKS:
         session.error(f"name a benchmark: nox -s bench -- {'|'.join(BENCHMARKS)} [options]")
     name, *options = session.posargs

@@ -103,14 +103,15 @@ def needed_bytes(ckpt: checkpoint.Checkpoint, bits: int) -> int:
     return int(ckpt.weight_bytes * (1.0 + bits / 16 + 0.2)) + 64 * 2**20
 
 
-def prepare_environment(local_model: bool) -> None:
+def prepare_environment(*sources: str) -> None:
     """Settings that must be in place before gptqmodel is imported (see notes/gptqmodel.md)."""
     # gptqmodel (via tokenicer) points HF_HOME at /tmp when unset, hiding the user's cache.
     os.environ.setdefault("HF_HOME", str(Path.home() / ".cache" / "huggingface"))
     # Its CPU pool asks for 2 workers and fails on 1-2 core machines unless told how many.
     if (os.cpu_count() or 1) <= 2:
         os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
-    if local_model:
+    # Everything on disk: never touch the network (a hub id or dataset name among them needs it).
+    if all(Path(s).expanduser().exists() for s in sources):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
@@ -218,8 +219,7 @@ def say(message: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     args = parse_args(argv)
-    local = Path(args.model).expanduser().exists()
-    prepare_environment(local)
+    prepare_environment(args.model, args.calib)
     ckpt = checkpoint.load_checkpoint(checkpoint.resolve_model(args.model))
     checkpoint.check_group_size(ckpt, args.group_size)
     output = (args.output or default_output(args.model, args.bits)).expanduser().absolute()

@@ -253,8 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(
             f"unknown threshold figure(s) {', '.join(extra)}; known: {', '.join(sorted(FIGURES))}"
         )
-    local = Path(args.reference).expanduser().exists()
-    prepare_environment(local)
+    prepare_environment(args.reference, args.eval_set)
     quant_path = (
         args.quantized
         or Path(os.environ.get("BUILD_DIR") or "build") / model_name(args.reference) / "gptq-int4"

@@ -310,3 +310,16 @@ def test_unsupported_model_type(quantized_hunyuan, local_pulsar2, tmp_path):
     (odd / "config.json").write_text(json.dumps(config))
     done = build("--input", str(odd), "--output", str(tmp_path / "o"), env=local_pulsar2)
     assert "NotImplementedError: unsupported model_type: brand_new_arch" in one_error(done)
+
+
+def test_embedding_shape_mismatch_fails_packaging(quantized_hunyuan, local_pulsar2, tmp_path):
+    odd = tmp_path / "odd"
+    shutil.copytree(quantized_hunyuan, odd)
+    config = read_json(odd / "config.json")
+    config["vocab_size"] += 1
+    (odd / "config.json").write_text(json.dumps(config))
+    done = build("--input", str(odd), "--output", str(tmp_path / "o"), env=local_pulsar2)
+    assert done.returncode != 0
+    assert "packaging failed: package: error: embedding table is [" in one_error(done)
+    assert "but config.json says vocab_size x hidden_size" in one_error(done)
+    assert not (tmp_path / "o").exists()

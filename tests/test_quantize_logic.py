@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections import namedtuple
 from pathlib import Path
@@ -221,3 +222,13 @@ def test_loss_summary():
     assert summary["modules"] == 2 and summary["mean"] == 1.0 and summary["max"] == 1.5
     assert summary["by_module"]["mlp.up_proj"] == {"mean": 1.0, "max": 1.5}
     assert quantize.loss_summary({})["mean"] is None
+
+
+def test_offline_only_when_every_source_is_on_disk(tmp_path, monkeypatch):
+    for name in ("HF_HUB_OFFLINE", "HF_HOME", "GPTQMODEL_CPU_WORKERS"):
+        monkeypatch.delenv(name, raising=False)
+    quantize.prepare_environment(str(tmp_path), "org/some-dataset")
+    assert "HF_HUB_OFFLINE" not in os.environ
+    assert os.environ["HF_HOME"].endswith(".cache/huggingface")
+    quantize.prepare_environment(str(tmp_path), str(datasets_io.DEFAULT_CALIB))
+    assert os.environ["HF_HUB_OFFLINE"] == "1"

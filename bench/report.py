@@ -1,0 +1,62 @@
+"""Write BENCHMARKS.md from the latest results under bench/results/ (each benchmark writes its own)."""
+
+import json
+
+from common import RESULTS, ROOT
+
+SECTIONS = [
+    (
+        "overhead",
+        "1. Orchestration overhead",
+        "`nox -s quantize` vs GPTQModel called directly. Target: <= 1.05.",
+    ),
+    (
+        "warm_start",
+        "2. Warm start and no-op",
+        "Targets: <= 3 s to the script, <= 2 s for a no-op `make all`.",
+    ),
+    (
+        "scaling",
+        "3. Scaling on the CPU",
+        "HY-MT1.5-1.8B's width at several depths. Targets: <= 15 min, <= 6 GB.",
+    ),
+    (
+        "gemma",
+        "4. Accuracy on a real multilingual model (gemma-3-270m, offline)",
+        "Target: GPTQ loses at most 5 chrF points where round-to-nearest loses about 24.",
+    ),
+    ("environment", "5. GPTQ environment creation", "Cold (empty uv cache) vs warm, and its size."),
+]
+
+
+def main() -> None:
+    parts = [
+        "# Benchmarks",
+        "",
+        "Each table is the latest run of the command above it; figures are also kept as JSON in "
+        "`bench/results/`. Regenerate this page with `nox -s bench -- report`.",
+        "",
+    ]
+    for name, title, target in SECTIONS:
+        parts += [f"## {title}", "", target, ""]
+        md, raw = RESULTS / f"{name}.md", RESULTS / f"{name}.json"
+        if not md.exists():
+            parts += [f"Not run yet: `nox -s bench -- {name}`.", ""]
+            continue
+        record = json.loads(raw.read_text())
+        m = record["machine"]
+        parts += [
+            md.read_text().strip(),
+            "",
+            f"Run {record['date']} on {m['cores']} cores, {m['ram_gib']} GiB RAM, GPU: {m['gpu']}, "
+            f"CPU {m['cpu']} ({', '.join(m['cpu_flags'])}); packages: "
+            + ", ".join(f"{k} {v}" for k, v in record["packages"].items())
+            + ".",
+            "",
+        ]
+    (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
+    print((ROOT / "BENCHMARKS.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""End-to-end: `nox -s doctor`, and the GPTQ environment built from a GPTQModel checkout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tarfile
+
+import pytest
+from conftest import FAKES, ROOT, run_cmd
+
+pytestmark = pytest.mark.e2e
+
+
+def test_doctor_reports_every_prerequisite(tiny_hunyuan, local_pulsar2):
+    done = run_cmd(["nox", "-s", "doctor", "--", "--model", str(tiny_hunyuan)], env=local_pulsar2)
+    assert done.returncode == 0, done.stdout[-3000:]
+    lines = {ln.split()[1]: ln for ln in done.stdout.splitlines() if ln.split()[:1] in (["ok"], ["warn"])}
+    for what in ("Python", "uv", "GPTQ", "GPU", "pulsar2", "RAM", "disk"):
+        assert what in lines, done.stdout
+    assert "version: 5.1-patch1" in lines["pulsar2"]
+
+
+def test_doctor_says_what_is_missing(tiny_hunyuan, tmp_path):
+    done = run_cmd(
+        ["nox", "-s", "doctor", "--", "--model", str(tiny_hunyuan)],
+        env={
+            "PULSAR2_BIN": "",
+            "DOCKER": str(FAKES / "docker"),
+            "FAKE_DOCKER_STATE": str(tmp_path),
+            "PULSAR2_IMAGE_TAR": "",
+        },
+    )
+    assert done.returncode != 0
+    assert "missing pulsar2 image" in " ".join(done.stdout.split())
+    assert "set PULSAR2_IMAGE_TAR=ax_pulsar2_<version>.tar.gz" in done.stdout
+    assert "aborted: missing: pulsar2 image" in done.stdout + done.stderr
+
+
+def test_environment_from_a_gptqmodel_checkout(tmp_path):
+    """GPTQMODEL_SOURCE=<checkout>: built with --no-build-isolation against the locked torch."""
+    got = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "gptqmodel==7.5.0",
+            "-d",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if got.returncode != 0:
+        pytest.skip(f"cannot fetch GPTQModel's source from the package index: {got.stderr[-300:]}")
+    with tarfile.open(next(tmp_path.glob("gptqmodel-*.tar.gz"))) as tar:
+        tar.extractall(tmp_path, filter="data")
+    checkout = next(p for p in tmp_path.iterdir() if p.is_dir())
+    env = {"GPTQMODEL_SOURCE": str(checkout), "GPTQ_ENV_DIR": str(tmp_path / "env")}
+    done = run_cmd(["nox", "-s", "gptq-env"], env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "--no-build-isolation" in done.stdout + done.stderr
+    probe = subprocess.run(
+        [
+            str(tmp_path / "env" / "bin" / "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('gptqmodel'), m.version('torch'))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert probe.stdout.split() == ["7.5.0", "2.9.1"]
+    again = run_cmd(["nox", "-s", "gptq-env"], env=env)
+    assert "building the GPTQ environment" not in again.stdout + again.stderr
