@@ -107,7 +107,9 @@ def make_model(python: str, out: Path, *args: str) -> Path:
 
 def table(headers: list[str], rows: list[list]) -> str:
     def cell(v):
-        return f"{v:.3g}" if isinstance(v, float) else str(v)
+        if isinstance(v, float):
+            return f"{v:.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+        return str(v)
 
     lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
