@@ -254,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown threshold figure(s) {', '.join(extra)}; known: {', '.join(sorted(FIGURES))}"
         )
     prepare_environment(args.reference, args.eval_set)
+    # GPTQModel's torch kernel compiles its dequantizer per layer shape: minutes of inductor builds
+    # for a few forward passes (and a recompile limit on models with many shapes). Eager is faster here.
+    os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")
     quant_path = (
         args.quantized
         or Path(os.environ.get("BUILD_DIR") or "build") / model_name(args.reference) / "gptq-int4"
