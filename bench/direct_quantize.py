@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 
 from datasets_io import DEFAULT_CALIB, load_rows  # noqa: E402
-from prompts import render  # noqa: E402
+from prompts import encode_row  # noqa: E402
 
 
 def main() -> None:
@@ -24,8 +24,8 @@ def main() -> None:
     rows = load_rows(DEFAULT_CALIB)[: size or None]
     samples = []
     for row in rows:
-        ids = tokenizer(render(tokenizer, row), truncation=True, max_length=512, add_special_tokens=False)
-        samples.append({"input_ids": ids["input_ids"], "attention_mask": [1] * len(ids["input_ids"])})
+        ids = encode_row(tokenizer, row, 512)
+        samples.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
     config = QuantizeConfig(
         bits=4,
         group_size=128,

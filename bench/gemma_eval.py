@@ -78,7 +78,7 @@ def main() -> None:
     prompts = [prompt(shots, r["zh"]) for r in rows]
     refs = [r["en"] for r in rows]
     english = [ln for ln in (ROOT / "data/eval/heldout_text.txt").read_text().splitlines()[:6] if ln.strip()]
-    text_ids = compare.encode(tok, english, 512)
+    text_ids = compare.encode_text(tok, english, 512)
     results = []
     model = AutoModelForCausalLM.from_pretrained(fp_dir, dtype=torch.float32).eval()
     print("fp", flush=True)

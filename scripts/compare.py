@@ -22,13 +22,16 @@ class Outputs:
     last_hidden: list[torch.Tensor]  # [hidden], float32
 
 
-def encode(tokenizer: Any, texts: list[str], max_length: int) -> list[torch.Tensor]:
-    return [
-        torch.tensor(
-            tokenizer(t, truncation=True, max_length=max_length, add_special_tokens=False)["input_ids"]
-        )
-        for t in texts
-    ]
+def encode_text(tokenizer: Any, texts: list[str], max_length: int) -> list[torch.Tensor]:
+    """Plain text with the tokenizer's special tokens (BOS), as a model reads a document."""
+    return [torch.tensor(tokenizer(t, truncation=True, max_length=max_length)["input_ids"]) for t in texts]
+
+
+def encode_rows(tokenizer: Any, rows: list[dict], max_length: int) -> list[torch.Tensor]:
+    """Data rows (translation, chat or text) as the model sees them: see prompts.encode_row."""
+    from prompts import encode_row
+
+    return [torch.tensor(encode_row(tokenizer, row, max_length)) for row in rows]
 
 
 @torch.no_grad()

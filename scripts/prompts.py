@@ -48,3 +48,17 @@ def render(tokenizer: Any, row: dict[str, Any], *, generation_prompt: bool = Fal
         )
     text = "\n\n".join(m["content"] for m in messages)
     return text + ("\n\n" if generation_prompt else "")
+
+
+def adds_own_bos(tokenizer: Any, row: dict[str, Any]) -> bool:
+    """True when the chat template renders the row and so writes its own BOS token."""
+    return row_messages(row) is not None and bool(getattr(tokenizer, "chat_template", None))
+
+
+def encode_row(
+    tokenizer: Any, row: dict[str, Any], max_length: int, *, generation_prompt: bool = False
+) -> list[int]:
+    """Token ids of a row; plain text gets the tokenizer's BOS (models such as Gemma break without it)."""
+    text = render(tokenizer, row, generation_prompt=generation_prompt)
+    special = not adds_own_bos(tokenizer, row)
+    return tokenizer(text, truncation=True, max_length=max_length, add_special_tokens=special)["input_ids"]

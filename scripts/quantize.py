@@ -25,6 +25,9 @@ PROG = "quantize"
 DEFAULT_MODEL = "tencent/HY-MT1.5-1.8B"
 # The original notes' GPTQ settings.
 GPTQ_SETTINGS = {"sym": True, "desc_act": False, "damp_percent": 0.01, "true_sequential": True}
+# Bump when the script's own processing changes what it writes (e.g. how rows are tokenized),
+# so that outputs made by an older version are not taken as up to date.
+QUANTIZE_FORMAT = 2
 PACKAGES = ("torch", "transformers", "gptqmodel", "optimum", "tokenizers", "safetensors")
 
 
@@ -78,6 +81,7 @@ def select_rows(rows: list[dict], size: int) -> list[dict]:
 def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict]) -> dict[str, Any]:
     """Everything that determines the output; equal inputs mean an identical checkpoint."""
     return {
+        "format": QUANTIZE_FORMAT,
         "model": {
             "source": args.model,
             "files": manifest.hash_files(ckpt.files, ckpt.path),
@@ -126,13 +130,11 @@ def resolve_device(requested: str) -> str:
 
 
 def tokenize_rows(tokenizer: Any, rows: list[dict], max_length: int) -> tuple[list[dict], int]:
-    from prompts import render
+    from prompts import encode_row
 
     samples, tokens = [], 0
     for row in rows:
-        ids = tokenizer(
-            render(tokenizer, row), truncation=True, max_length=max_length, add_special_tokens=False
-        )["input_ids"]
+        ids = encode_row(tokenizer, row, max_length)
         samples.append({"input_ids": ids, "attention_mask": [1] * len(ids)})
         tokens += len(ids)
     return samples, tokens

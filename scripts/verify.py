@@ -26,6 +26,7 @@ from teelog import tee_output
 PROG = "verify"
 DEFAULT_REFERENCE = "tencent/HY-MT1.5-1.8B"
 PASSED = "PASSED"
+VERIFY_FORMAT = 2  # bump when the measurements change, so older reports are not reused
 EVAL_DIR = Path(__file__).resolve().parents[1] / "data" / "eval"
 DEFAULT_EVAL = EVAL_DIR / "heldout_translation.jsonl"
 DEFAULT_TEXT = EVAL_DIR / "heldout_text.txt"
@@ -128,7 +129,7 @@ def translate(
 ) -> list[str]:
     """Greedy translations, batched with left padding."""
     import torch
-    from prompts import render
+    from prompts import adds_own_bos, render
 
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -144,7 +145,7 @@ def translate(
             prompts,
             return_tensors="pt",
             padding=True,
-            add_special_tokens=False,
+            add_special_tokens=not adds_own_bos(tokenizer, batch[0]),
             truncation=True,
             max_length=args.max_length,
         ).to(device)
@@ -203,7 +204,6 @@ def run_models(args: Namespace, ref_ckpt, quant_ckpt, rows: list[dict], text: li
     import compare
     import torch
     from gptqmodel import BACKEND, GPTQModel
-    from prompts import render
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = resolve_device(args.device)
@@ -211,8 +211,8 @@ def run_models(args: Namespace, ref_ckpt, quant_ckpt, rows: list[dict], text: li
     tokenizer = AutoTokenizer.from_pretrained(quant_ckpt.path)
     data = {
         "rows": rows,
-        "prompts": compare.encode(tokenizer, [render(tokenizer, r) for r in rows], args.max_length),
-        "text": compare.encode(tokenizer, text, args.max_length),
+        "prompts": compare.encode_rows(tokenizer, rows, args.max_length),
+        "text": compare.encode_text(tokenizer, text, args.max_length),
     }
     say(f"loading reference {ref_ckpt.path} on {device} ({str(dtype).removeprefix('torch.')})")
     model = AutoModelForCausalLM.from_pretrained(ref_ckpt.path, dtype=dtype).to(device).eval()
@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     atomic.check_destination(output)
 
     inputs = {
+        "format": VERIFY_FORMAT,
         "reference": manifest.hash_files(ref_ckpt.files, ref_ckpt.path),
         "quantized": manifest.hash_files(quant_ckpt.files, quant_ckpt.path),
         "eval_set": {"source": args.eval_set, "rows": len(rows), "sha256": datasets_io.fingerprint(rows)},

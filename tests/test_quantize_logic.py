@@ -232,3 +232,29 @@ def test_offline_only_when_every_source_is_on_disk(tmp_path, monkeypatch):
     assert os.environ["HF_HOME"].endswith(".cache/huggingface")
     quantize.prepare_environment(str(tmp_path), str(datasets_io.DEFAULT_CALIB))
     assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+class FakeTokenizer:
+    """Records how it was called; a chat template (or none) decides who writes the BOS token."""
+
+    def __init__(self, chat_template):
+        self.chat_template = chat_template
+        self.calls = []
+
+    def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+        return "<bos>" + "|".join(m["content"] for m in messages)
+
+    def __call__(self, text, truncation, max_length, add_special_tokens):
+        self.calls.append(add_special_tokens)
+        return {"input_ids": list(range(min(len(text), max_length)))}
+
+
+def test_bos_comes_from_the_template_or_the_tokenizer():
+    row = {"src": "en", "tgt": "fr", "source": "Hi", "target": "Salut"}
+    templated = FakeTokenizer("{{ messages }}")
+    prompts.encode_row(templated, row, 8)
+    prompts.encode_row(templated, {"text": "plain"}, 8)
+    assert templated.calls == [False, True]
+    bare = FakeTokenizer(None)
+    assert len(prompts.encode_row(bare, row, 1000)) == len(prompts.render(bare, row))
+    assert bare.calls == [True]

@@ -24,14 +24,12 @@ def main() -> None:
     import datasets_io
     import torch
     from gptqmodel import BACKEND, GPTQModel
-    from prompts import render
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(quantized)
     rows = datasets_io.load_rows(ROOT / "data" / "eval" / "heldout_translation.jsonl")
-    texts = [render(tokenizer, r) for r in rows]
-    prompts = compare.encode(tokenizer, texts, 256)
+    prompts = compare.encode_rows(tokenizer, rows, 256)
 
     fp = AutoModelForCausalLM.from_pretrained(reference, dtype=torch.float32)
     ref = compare.run_prompts(fp, prompts, "cpu")
