@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -191,10 +190,3 @@ def ensure(log: Callable[[str], None] = print, environ: os._Environ | dict = os.
             log(f"building the GPTQ environment {stack.venv} (stack {stack.name}, Python {version})")
             build(stack, interpreter, stamp, log)
     return stack.python
-
-
-if __name__ == "__main__":
-    try:
-        print(ensure(log=lambda m: print(m, file=sys.stderr)))
-    except Exception as exc:  # noqa: BLE001 - one line for the user, not a traceback
-        sys.exit(f"error: {exc}")
