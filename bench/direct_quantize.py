@@ -36,7 +36,7 @@ def main() -> None:
         device="cpu",
     )
     model = GPTQModel.load(model_dir, config)
-    model.quantize(samples, batch_size=4, tokenizer=tokenizer)
+    model.quantize(samples, batch_size=4, tokenizer=tokenizer, calibration_concat_size=512)
     model.save(output)
 
 

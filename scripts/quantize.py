@@ -54,12 +54,18 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     p.add_argument("--calib-split", default="train", help="split of a hub dataset (%(default)s)")
     p.add_argument("--calib-size", type=int, default=0, help="rows to use (0 = all)")
     p.add_argument("--max-length", type=int, default=512, help="tokens per row (%(default)s)")
+    p.add_argument(
+        "--calib-concat-size",
+        type=int,
+        default=512,
+        help="join rows into blocks of this many tokens; 0 = one row per sample (%(default)s)",
+    )
     p.add_argument("--batch-size", type=int, default=4, help="calibration batch (%(default)s)")
     p.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda[:N]")
     p.add_argument("--force", action="store_true", help="redo even if the output is up to date")
     args = p.parse_args(argv)
-    for name in ("calib_size", "max_length", "batch_size"):
-        if getattr(args, name) < (0 if name == "calib_size" else 1):
+    for name in ("calib_size", "max_length", "batch_size", "calib_concat_size"):
+        if getattr(args, name) < (0 if name in ("calib_size", "calib_concat_size") else 1):
             p.error(f"--{name.replace('_', '-')} must be positive")
     return args
 
@@ -90,6 +96,7 @@ def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict])
             "bits": args.bits,
             "group_size": args.group_size,
             "max_length": args.max_length,
+            "calib_concat_size": args.calib_concat_size,
             "batch_size": args.batch_size,
             **GPTQ_SETTINGS,
         },
@@ -206,7 +213,14 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
         f"quantizing {layers} layers to int{args.bits}, group size {args.group_size} "
         "(the first run also compiles a packing kernel)"
     )
-    log = model.quantize(samples, batch_size=args.batch_size, tokenizer=tokenizer)
+    # Short rows joined into longer blocks give GPTQ more realistic activations: on gemma-3-270m this
+    # cut the int4 chrF loss from 7.1 to 2.1 points (bench/results/gemma.md).
+    log = model.quantize(
+        samples,
+        batch_size=args.batch_size,
+        tokenizer=tokenizer,
+        calibration_concat_size=args.calib_concat_size or None,
+    )
     say(f"saving to {stage}")
     model.save(str(stage))
     shutil.rmtree(stage / ".offload", ignore_errors=True)

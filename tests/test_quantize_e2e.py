@@ -36,6 +36,7 @@ def test_manifest_records_inputs_and_costs(quantized_hunyuan, tiny_hunyuan):
     assert "model.safetensors" in files and len(files["model.safetensors"]) == 64
     assert m["inputs"]["options"]["damp_percent"] == 0.01
     assert m["inputs"]["options"]["true_sequential"] is True
+    assert m["inputs"]["options"]["calib_concat_size"] == 512
     assert m["inputs"]["calibration"]["rows"] == 269
     assert m["inputs"]["packages"]["gptqmodel"] == "7.5.0"
     loss = m["result"]["gptq_loss"]

@@ -32,6 +32,7 @@ def test_defaults():
         (["--device", "npu"], "invalid device"),
         (["--max-length", "0"], "--max-length must be positive"),
         (["--calib-size", "-1"], "--calib-size must be positive"),
+        (["--calib-concat-size", "-5"], "--calib-concat-size must be positive"),
     ],
 )
 def test_usage_errors_are_one_line(argv, message, capsys):
