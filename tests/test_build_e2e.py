@@ -175,6 +175,16 @@ def one_error(done) -> str:
     return lines[-1]
 
 
+def rebuild_fails(good_build, checkpoint, env, *args) -> str:
+    """Force a rebuild over a good build that must fail; the good build and its folder stay clean."""
+    before = tree_digest(good_build)
+    done = build("--input", str(checkpoint), "--output", str(good_build), "--force", *args, env=env)
+    assert done.returncode != 0
+    assert tree_digest(good_build) == before
+    assert not [p for p in good_build.parent.iterdir() if p.name.startswith(".")]
+    return one_error(done)
+
+
 @pytest.fixture
 def good_build(built_ax650, tmp_path):
     copy = tmp_path / "good" / "ax650"
@@ -211,21 +221,9 @@ def good_build(built_ax650, tmp_path):
 def test_failures_keep_the_earlier_build(
     env_extra, args, expected, good_build, quantized_hunyuan, local_pulsar2
 ):
-    before = tree_digest(good_build)
-    done = build(
-        "--input",
-        str(quantized_hunyuan),
-        "--output",
-        str(good_build),
-        "--force",
-        *args,
-        env={**local_pulsar2, **env_extra},
-    )
-    assert done.returncode != 0
-    assert expected in one_error(done)
-    assert "Traceback" not in one_error(done)
-    assert tree_digest(good_build) == before
-    assert not [p for p in good_build.parent.iterdir() if p.name.startswith(".")]
+    error = rebuild_fails(good_build, quantized_hunyuan, {**local_pulsar2, **env_extra}, *args)
+    assert expected in error
+    assert "Traceback" not in error
 
 
 def test_failed_build_keeps_its_log(good_build, quantized_hunyuan, local_pulsar2):
@@ -265,18 +263,7 @@ def test_pulsar2_bin_not_executable(quantized_hunyuan, tmp_path):
     ],
 )
 def test_docker_problems(env_extra, expected, quantized_hunyuan, docker_pulsar2, good_build):
-    before = tree_digest(good_build)
-    done = build(
-        "--input",
-        str(quantized_hunyuan),
-        "--output",
-        str(good_build),
-        "--force",
-        env={**docker_pulsar2, **env_extra},
-    )
-    assert done.returncode != 0
-    assert expected in one_error(done)
-    assert tree_digest(good_build) == before
+    assert expected in rebuild_fails(good_build, quantized_hunyuan, {**docker_pulsar2, **env_extra})
 
 
 def test_bad_inputs(quantized_hunyuan, local_pulsar2, tmp_path):
