@@ -43,7 +43,7 @@ doctor:  ## what is present and missing before a long run
 test:  ## lint, then the whole test suite (unit and end-to-end)
 	$(NOX) -s lint tests
 
-lint:  ## ruff check and format check
+lint:  ## ruff check, format check and import boundaries (import-linter)
 	$(NOX) -s lint
 
 lock:  ## recompile the pinned locks in envs/

@@ -1,4 +1,8 @@
-"""Sessions of the HF -> GPTQ -> Axera NPU pipeline. `nox -l` lists them."""
+#!/usr/bin/env -S uv run --script
+# /// script
+# dependencies = ["nox>=2024.3.2"]
+# ///
+"""Sessions of the HF -> GPTQ -> Axera NPU pipeline. `nox -l` lists them; `./noxfile.py -s NAME` works too."""
 
 from __future__ import annotations
 
@@ -11,14 +15,13 @@ import nox
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from pipeline import doctor as doctor_checks  # noqa: E402
-from pipeline import gptq_env  # noqa: E402
-from pipeline.interpreter import InterpreterNotFound  # noqa: E402
+from axera_pipeline.host import doctor as doctor_checks  # noqa: E402
+from axera_pipeline.host import gptq_env  # noqa: E402
+from axera_pipeline.host.interpreter import InterpreterNotFound  # noqa: E402
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
-nox.options.sessions = ["lint", "tests"]
 nox.options.error_on_external_run = True
 
 LOCK_PLATFORM = ["--python-version", "3.13", "--python-platform", "x86_64-manylinux_2_28"]
@@ -48,31 +51,31 @@ def build_for(session: nox.Session, *profile: str) -> None:
     session.run("python", str(ROOT / "scripts" / "build.py"), *profile, *session.posargs, env=env)
 
 
-@nox.session(python=False)
+@nox.session(python=False, default=False)
 def quantize(session: nox.Session) -> None:
     """Quantize a Hugging Face model to GPTQ INT4/INT8 in the GPTQ environment."""
     run_in_gptq_env(session, "quantize.py", *session.posargs)
 
 
-@nox.session(python=False)
+@nox.session(python=False, default=False)
 def verify(session: nox.Session) -> None:
     """Measure the quantized model against its reference in the GPTQ environment; pass or fail."""
     run_in_gptq_env(session, "verify.py", *session.posargs)
 
 
-@nox.session(name="build-ax650")
+@nox.session(name="build-ax650", default=False)
 def build_ax650(session: nox.Session) -> None:
     """Build the GPTQ checkpoint for AX650 with pulsar2 and package it for the board."""
     build_for(session, "--profile", "ax650")
 
 
-@nox.session(name="build-ax620e")
+@nox.session(name="build-ax620e", default=False)
 def build_ax620e(session: nox.Session) -> None:
     """Build the GPTQ checkpoint for AX620E (s4 weights) with pulsar2 and package it."""
     build_for(session, "--profile", "ax620e")
 
 
-@nox.session
+@nox.session(default=False)
 def build(session: nox.Session) -> None:
     """Build for any chip profile: `nox -s build -- --profile ax630c --input ...`."""
     if "--profile" not in session.posargs:
@@ -80,7 +83,7 @@ def build(session: nox.Session) -> None:
     build_for(session)
 
 
-@nox.session(python=False)
+@nox.session(python=False, default=False)
 def doctor(session: nox.Session) -> None:
     """Report what is present and missing (Python, uv, GPTQ env, GPU, pulsar2, RAM, disk)."""
     parser = argparse.ArgumentParser(prog="nox -s doctor --")
@@ -101,7 +104,7 @@ def doctor(session: nox.Session) -> None:
 BENCHMARKS = ("overhead", "warm_start", "scaling", "gemma", "environment", "report")
 
 
-@nox.session(python=False)
+@nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
     """Run one benchmark (overhead, warm_start, scaling, gemma, environment) or `report` (BENCHMARKS.md)."""
     if not session.posargs or session.posargs[0] not in BENCHMARKS:
@@ -110,13 +113,13 @@ def bench(session: nox.Session) -> None:
     session.run(sys.executable, str(ROOT / "bench" / f"{name}.py"), *options, external=True)
 
 
-@nox.session(name="gptq-env", python=False)
+@nox.session(name="gptq-env", python=False, default=False)
 def gptq_env_session(session: nox.Session) -> None:
     """Create (or re-sync) the GPTQ environment and print its interpreter."""
     session.log(gptq_python(session))
 
 
-@nox.session(python=False)
+@nox.session(python=False, default=False)
 def lock(session: nox.Session) -> None:
     """Recompile the pinned locks in envs/ from their .in files with `uv pip compile`."""
     names = session.posargs or [*gptq_env.available_stacks(), "host", "dev"]
@@ -151,7 +154,12 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Check style with ruff (lint and format)."""
+    """Check style with ruff and the boundaries between environments with import-linter."""
     install_lock(session, "dev")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    session.run("lint-imports")
+
+
+if __name__ == "__main__":
+    nox.main()

@@ -51,7 +51,7 @@ def machine() -> dict:
 def gptq_python() -> str:
     """The GPTQ environment's python, built from its lock if needed (as `nox -s gptq-env` does)."""
     sys.path.insert(0, str(ROOT))
-    from pipeline import gptq_env
+    from axera_pipeline.host import gptq_env
 
     return str(gptq_env.ensure(log=lambda m: print(m, file=sys.stderr)))
 
@@ -138,8 +138,8 @@ def bench_python() -> str:
     import hashlib
 
     sys.path.insert(0, str(ROOT))
-    from pipeline import gptq_env
-    from pipeline.interpreter import find_python
+    from axera_pipeline.host import gptq_env
+    from axera_pipeline.host.interpreter import find_python
 
     stack = gptq_env.selected_stack()
     extras = ROOT / "envs" / "bench.in"

@@ -8,11 +8,11 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 
-from datasets_io import DEFAULT_CALIB, load_rows  # noqa: E402
-from prompts import encode_row  # noqa: E402
+from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, load_rows  # noqa: E402
+from axera_pipeline.gptq.prompts import encode_row  # noqa: E402
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")
 SHOTS = 3
@@ -50,8 +50,9 @@ def translate(model, tok, prompts: list[str], batch: int = 8) -> list[str]:
 
 
 def evaluate(label, model, tok, prompts, refs, text_ids) -> dict:
-    import compare
     import sacrebleu
+
+    from axera_pipeline.gptq import compare
 
     started = time.monotonic()
     hyps = translate(model, tok, prompts)
@@ -68,10 +69,11 @@ def evaluate(label, model, tok, prompts, refs, text_ids) -> dict:
 
 def main() -> None:
     fp_dir, gptq_dir, out, n = sys.argv[1], sys.argv[2], Path(sys.argv[3]), int(sys.argv[4])
-    import compare
     import torch
     from gptqmodel import BACKEND, GPTQModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from axera_pipeline.gptq import compare
 
     shots, rows = hsk_split(n)
     tok = AutoTokenizer.from_pretrained(fp_dir)

@@ -30,8 +30,8 @@ def calibration(rows: int, min_words: int) -> Path:
     """Rows of joined bundled sentences, each long enough to pass `min_words` words."""
     import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from datasets_io import DEFAULT_CALIB, load_rows
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, load_rows
 
     source = [r["source"] + " " + r["target"] for r in load_rows(DEFAULT_CALIB)]
     path = CACHE / f"calib-{rows}x{min_words}.jsonl"

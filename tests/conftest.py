@@ -23,7 +23,7 @@ def gptq_python() -> str:
     if given:
         return given
     sys.path.insert(0, str(ROOT))
-    from pipeline import gptq_env
+    from axera_pipeline.host import gptq_env
 
     return str(gptq_env.ensure())
 

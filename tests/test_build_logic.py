@@ -5,12 +5,11 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-import pulsar2_log
 import pytest
-import toolchain
-from cli import UserError
 
-import profiles
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.toolchain import backends as toolchain
+from axera_pipeline.toolchain import profiles, pulsar2_log
 
 NOTES_LAST = [f"--last_kv_cache_len {n}" for n in range(128, 1025, 128)]
 # The original notes' commands (shared/seed/model_convert_README.md), with -c 0 as Axera now uses.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import gptq_env
+from axera_pipeline.host import gptq_env
 
 LOCK = """--no-binary gptqmodel
 

@@ -6,8 +6,8 @@ import sys
 
 import pytest
 
-from pipeline import interpreter
-from pipeline.interpreter import InterpreterNotFound, find_python, matches
+from axera_pipeline.host import interpreter
+from axera_pipeline.host.interpreter import InterpreterNotFound, find_python, matches
 
 
 def test_matches_versions():

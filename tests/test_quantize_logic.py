@@ -8,14 +8,12 @@ import shutil
 from collections import namedtuple
 from pathlib import Path
 
-import atomic
-import checkpoint
-import datasets_io
-import manifest
-import prompts
 import pytest
-import quantize
-from cli import UserError
+
+from axera_pipeline.common import atomic, checkpoint, manifest
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.common.paths import DATA
+from axera_pipeline.gptq import datasets_io, model_source, prompts, quantize, runtime
 
 
 def test_defaults():
@@ -86,14 +84,14 @@ def test_vision_language_config_uses_text_widths(tmp_path):
 
 
 def test_hub_ids_and_paths(tmp_path):
-    assert checkpoint.looks_like_hub_id("tencent/HY-MT1.5-1.8B")
-    assert not checkpoint.looks_like_hub_id("./models/x")
-    assert not checkpoint.looks_like_hub_id("a/b/c")
+    assert model_source.looks_like_hub_id("tencent/HY-MT1.5-1.8B")
+    assert not model_source.looks_like_hub_id("./models/x")
+    assert not model_source.looks_like_hub_id("a/b/c")
     with pytest.raises(UserError, match="model folder ./nope/x does not exist"):
-        checkpoint.resolve_model("./nope/x")
+        model_source.resolve_model("./nope/x")
     (tmp_path / "f").write_text("")
     with pytest.raises(UserError, match="is a file"):
-        checkpoint.resolve_model(str(tmp_path / "f"))
+        model_source.resolve_model(str(tmp_path / "f"))
 
 
 def test_checkpoint_errors(tmp_path):
@@ -121,7 +119,7 @@ def test_calibration_sources(tmp_path):
 
 def test_bundled_calibration_is_held_apart_from_eval():
     calib = {r["source"] for r in datasets_io.load_rows(datasets_io.DEFAULT_CALIB)}
-    held = datasets_io.load_rows(datasets_io.ROOT / "data" / "eval" / "heldout_translation.jsonl")
+    held = datasets_io.load_rows(DATA / "eval" / "heldout_translation.jsonl")
     assert not calib & {r["source"] for r in held}
 
 
@@ -228,10 +226,10 @@ def test_loss_summary():
 def test_offline_only_when_every_source_is_on_disk(tmp_path, monkeypatch):
     for name in ("HF_HUB_OFFLINE", "HF_HOME", "GPTQMODEL_CPU_WORKERS"):
         monkeypatch.delenv(name, raising=False)
-    quantize.prepare_environment(str(tmp_path), "org/some-dataset")
+    runtime.prepare_environment(str(tmp_path), "org/some-dataset")
     assert "HF_HUB_OFFLINE" not in os.environ
     assert os.environ["HF_HOME"].endswith(".cache/huggingface")
-    quantize.prepare_environment(str(tmp_path), str(datasets_io.DEFAULT_CALIB))
+    runtime.prepare_environment(str(tmp_path), str(datasets_io.DEFAULT_CALIB))
     assert os.environ["HF_HUB_OFFLINE"] == "1"
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 
 import pytest
-import thresholds
-from cli import UserError
+
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.gptq import thresholds
 
 
 def test_defaults_cover_the_main_figures():

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")
@@ -20,11 +20,11 @@ os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")
 
 def main() -> None:
     reference, quantized = Path(sys.argv[1]), Path(sys.argv[2])
-    import compare
-    import datasets_io
     import torch
     from gptqmodel import BACKEND, GPTQModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from axera_pipeline.gptq import compare, datasets_io
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(quantized)

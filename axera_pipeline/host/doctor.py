@@ -9,8 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline import gptq_env
-from pipeline.interpreter import InterpreterNotFound, find_python
+from axera_pipeline.host import gptq_env
+from axera_pipeline.host.interpreter import InterpreterNotFound, find_python
 
 GIB = 2**30
 # bf16 weight bytes of models we know without downloading them.

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cli import UserError
+from axera_pipeline.common.cli import UserError
 
 
 def check_destination(output: Path) -> None:

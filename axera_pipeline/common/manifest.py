@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from atomic import write_text
+from axera_pipeline.common.atomic import write_text
 
 MANIFEST = "manifest.json"
 

@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cli import UserError
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.common.paths import DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CALIB = ROOT / "data" / "calibration" / "hy_mt_calibration.jsonl"
+DEFAULT_CALIB = DATA / "calibration" / "hy_mt_calibration.jsonl"
 _ROW_KEYS = ({"text"}, {"messages"}, {"src", "tgt", "source"})
 
 

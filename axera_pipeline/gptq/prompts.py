@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from cli import UserError
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.common.paths import DATA
 
-LANGUAGES: dict[str, dict[str, str]] = json.loads(
-    (Path(__file__).resolve().parents[1] / "data" / "languages.json").read_text(encoding="utf-8")
-)
+LANGUAGES: dict[str, dict[str, str]] = json.loads((DATA / "languages.json").read_text(encoding="utf-8"))
 # HY-MT's published prompt styles: a Chinese instruction whenever Chinese is on either side.
 ZH_PROMPT = "将以下文本翻译为{target}，注意只需要输出翻译后的结果，不要额外解释：\n\n{source}"
 XX_PROMPT = "Translate the following segment into {target}, without additional explanation.\n\n{source}"

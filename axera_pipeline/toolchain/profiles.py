@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from cli import UserError
 
-PROFILES = Path(__file__).resolve().parents[1] / "profiles"
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.common.paths import PROFILES
+
 CHIPS = ("AX650", "AX620E", "LAMBERT")
 HIDDEN_TYPES = ("fp16", "bf16", "fp32")
 WEIGHT_TYPES = ("fp16", "bf16", "fp32", "s8", "s4", "fp8_e5m2", "fp8_e4m3")

@@ -18,10 +18,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.interpreter import find_python
+from axera_pipeline.common.paths import ENVS, REPO
+from axera_pipeline.host.interpreter import find_python
 
-ROOT = Path(__file__).resolve().parents[1]
-ENVS = ROOT / "envs"
 DEFAULT_STACK = "torch2.9"
 STAMP = ".pipeline-stamp"
 
@@ -40,7 +39,7 @@ class Stack:
 
     @property
     def venv(self) -> Path:
-        return Path(os.environ.get("GPTQ_ENV_DIR", ROOT / ".nox" / f"gptq-{self.name}"))
+        return Path(os.environ.get("GPTQ_ENV_DIR", REPO / ".nox" / f"gptq-{self.name}"))
 
     @property
     def python(self) -> Path:
@@ -57,7 +56,7 @@ def selected_stack(environ: os._Environ | dict = os.environ) -> Stack:
     lock = ENVS / f"gptq-{name}.lock"
     if not lock.is_file():
         raise EnvError(
-            f"GPTQ_STACK={name} has no lock file {lock.relative_to(ROOT)}; "
+            f"GPTQ_STACK={name} has no lock file {lock.relative_to(REPO)}; "
             f"choose one of: {', '.join(available_stacks())}"
         )
     return Stack(name, lock, environ.get("GPTQMODEL_SOURCE", "").strip())

@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cli import UserError
+from axera_pipeline.common.cli import UserError
 
 DEFAULT_IMAGE = "pulsar2:5.1"
 IN_CONTAINER_INPUT = "/data/input"

@@ -7,9 +7,10 @@ import math
 import re
 from pathlib import Path
 
-from cli import UserError
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.common.paths import DATA
 
-DEFAULTS = Path(__file__).resolve().parents[1] / "data" / "verify_thresholds.json"
+DEFAULTS = DATA / "verify_thresholds.json"
 _RULE = re.compile(r"^\s*([a-z_0-9]+)\s*(>=|<=)\s*([-+0-9.eE]+)\s*$")
 Rules = dict[str, tuple[str, float]]
 

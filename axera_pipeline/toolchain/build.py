@@ -1,0 +1,225 @@
+"""Build a GPTQ checkpoint for an Axera chip with `pulsar2 llm_build`, judge it, package it for the board.
+
+Runs in a small host environment (pyyaml only); pulsar2 runs in its own toolchain (Docker image or
+PULSAR2_BIN) and the packaging step in the GPTQ environment (GPTQ_ENV_PYTHON), each in its own process.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+from argparse import Namespace
+from pathlib import Path
+
+from axera_pipeline.common import atomic, checkpoint, manifest
+from axera_pipeline.common.cli import Parser, UserError
+from axera_pipeline.common.paths import SCRIPTS
+from axera_pipeline.toolchain import backends, profiles, pulsar2_log
+
+PROG = "build"
+PACKAGE_FORMAT = 1
+DEFAULT_INPUT = Path("HY-MT1.5-1.8B") / "gptq-int4"
+
+
+def parse_args(argv: list[str] | None = None) -> Namespace:
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument(
+        "--profile", required=True, help=f"chip profile: {', '.join(profiles.available())}, or a .yaml"
+    )
+    p.add_argument("--input", type=Path, help="GPTQ checkpoint (default: $BUILD_DIR/HY-MT1.5-1.8B/gptq-int4)")
+    p.add_argument("--output", type=Path, help="default: <input's parent>/<profile>")
+    p.add_argument("--parallel", type=int, help="layers compiled at once (more RAM)")
+    p.add_argument("--prefill-len", type=int, help="tokens per prefill chunk")
+    p.add_argument("--kv-cache-len", type=int, help="context length minus one (2047 = 2k)")
+    p.add_argument(
+        "--max-prefill-len",
+        type=int,
+        help="longest prefill: sets --last-kv-cache-len to prefill-len, 2*prefill-len, ..., this",
+    )
+    p.add_argument(
+        "--last-kv-cache-len", type=int, action="append", help="repeatable; replaces the profile's"
+    )
+    p.add_argument("--check-level", type=int, choices=(0, 1, 2), help="pulsar2 -c (profile default 0)")
+    p.add_argument("--hidden-state-type", help="pulsar2 -t")
+    p.add_argument("--weight-type", help="pulsar2 -w")
+    p.add_argument("--post-weight-type", help="pulsar2 --post_weight_type")
+    p.add_argument("--model-type", help="pulsar2 --model_type (also the file prefix)")
+    p.add_argument("--bundle", action="store_true", help="also write <output>.tar.gz")
+    p.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
+    return p.parse_args(argv)
+
+
+def settings(args: Namespace) -> profiles.Profile:
+    return profiles.with_overrides(
+        profiles.load(args.profile),
+        parallel=args.parallel,
+        prefill_len=args.prefill_len,
+        kv_cache_len=args.kv_cache_len,
+        last_kv_cache_len=args.last_kv_cache_len,
+        check_level=args.check_level,
+        hidden_state_type=args.hidden_state_type,
+        weight_type=args.weight_type,
+        post_weight_type=args.post_weight_type,
+        model_type=args.model_type,
+        max_prefill_len=args.max_prefill_len,
+    )
+
+
+def load_input(path: Path) -> checkpoint.Checkpoint:
+    if not path.is_dir():
+        raise UserError(f"input {path} does not exist; run `make quantize` first or pass --input")
+    ckpt = checkpoint.load_checkpoint(path.resolve())
+    if "num_hidden_layers" not in ckpt.text_config:
+        raise UserError(f"{path}/config.json has no num_hidden_layers; is it a causal LM checkpoint?")
+    return ckpt
+
+
+def expected_files(prefix: str, prefill_len: int, layers: int) -> list[str]:
+    names = [f"{prefix}_p{prefill_len}_l{i}_together.axmodel" for i in range(layers)]
+    return [*names, f"{prefix}_post.axmodel"]
+
+
+def stream(cmd: list[str], env: dict[str, str], log_path: Path) -> tuple[int, pulsar2_log.BuildLog]:
+    """Run pulsar2, copying every line to the console and the log, and gather what it said."""
+    facts = pulsar2_log.BuildLog()
+    with open(log_path, "w", encoding="utf-8") as log:
+        log.write("$ " + " ".join(cmd) + "\n")
+        proc = subprocess.Popen(
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+        )
+        try:
+            for line in proc.stdout:  # universal newlines: progress bars' \r ends a line too
+                sys.stdout.write(line)
+                sys.stdout.flush()
+                log.write(line)
+                facts.feed(line)
+            return proc.wait(), facts
+        except BaseException:
+            proc.terminate()
+            proc.wait()
+            raise
+
+
+def package(ckpt: checkpoint.Checkpoint, stage: Path, prefix: str, p: profiles.Profile) -> None:
+    python = os.environ.get("GPTQ_ENV_PYTHON")
+    if not python:
+        raise UserError("packaging needs the GPTQ environment; run through `nox -s build-<chip>` or `make`")
+    cmd = [
+        python,
+        str(SCRIPTS / "package.py"),
+        "--checkpoint",
+        str(ckpt.path),
+        "--output",
+        str(stage),
+        "--prefix",
+        prefix,
+        "--prefill-len",
+        str(p.prefill_len),
+        "--kv-cache-len",
+        str(p.kv_cache_len),
+        "--max-prefill-len",
+        str(p.max_prefill_len),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    sys.stdout.write(done.stdout)
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+        raise UserError(f"packaging failed: {lines[-1] if lines else f'exit status {done.returncode}'}")
+
+
+def write_bundle(folder: Path) -> Path:
+    target = folder.with_name(folder.name + ".tar.gz")
+    partial = folder.with_name(f".{folder.name}.tar.gz.tmp-{os.getpid()}")
+    try:
+        with tarfile.open(partial, "w:gz") as tar:
+            tar.add(folder, arcname=folder.name)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return target
+
+
+def say(message: str) -> None:
+    print(f"[{PROG}] {message}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    p = settings(args)
+    source = args.input or Path(os.environ.get("BUILD_DIR") or "build") / DEFAULT_INPUT
+    ckpt = load_input(source)
+    output = (args.output or ckpt.path.parent / p.name).expanduser()
+    atomic.check_destination(output)
+    chain = backends.resolve()
+    prefix = p.model_type or ckpt.model_type
+    layers = int(ckpt.text_config["num_hidden_layers"])
+    say(f"{p.name}: {p.description or p.chip}; pulsar2 {chain.version} ({chain.kind})")
+
+    inputs = {
+        "checkpoint": manifest.hash_files(ckpt.files, ckpt.path),
+        "profile": p.as_dict(),
+        "toolchain": {"version": chain.version, "commit": chain.commit, "image_id": chain.image_id},
+        "package_format": PACKAGE_FORMAT,
+    }
+    if not args.force and manifest.is_up_to_date(output, inputs):
+        say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
+        return 0
+    embed_bytes = 6 * int(ckpt.text_config.get("vocab_size", 0)) * int(ckpt.text_config.get("hidden_size", 0))
+    atomic.check_free_space(output.parent, 2 * ckpt.weight_bytes + embed_bytes + 64 * 2**20, "the build")
+
+    started = time.monotonic()
+    with atomic.staged_folder(output) as stage:
+        in_src, in_out = (
+            (backends.IN_CONTAINER_INPUT, backends.IN_CONTAINER_OUTPUT)
+            if chain.kind == "docker"
+            else (str(ckpt.path), str(stage))
+        )
+        pulsar2_argv = profiles.pulsar2_args(p, in_src, in_out)
+        cmd = chain.command(pulsar2_argv, p.env, (ckpt.path, stage))
+        env = {**os.environ, **p.env}
+        say(f"{ckpt.path} -> {output}: {layers} layers, {p.parallel} at a time (log: build.log)")
+        code, facts = stream(cmd, env, stage / "build.log")
+        missing = [n for n in expected_files(prefix, p.prefill_len, layers) if not (stage / n).is_file()]
+        verdict = pulsar2_log.judge(code, facts, missing, p.parallel)
+        if not verdict.ok:
+            failed_log = output.with_name(output.name + ".failed.log")
+            shutil.copy2(stage / "build.log", failed_log)
+            raise UserError(f"{verdict.message} (full log: {failed_log})")
+        say(verdict.message)
+        built = time.monotonic()
+        package(ckpt, stage, prefix, p)
+        files = sorted(f for f in stage.iterdir() if f.is_file())
+        manifest.write(
+            stage,
+            {
+                "inputs": inputs,
+                "result": {
+                    "verdict": verdict.message,
+                    "pulsar2_exit_status": code,
+                    "pulsar2_command": pulsar2_argv,
+                    "command": cmd,
+                    "environment": p.env,
+                    "toolchain": chain.describe(),
+                    "files": manifest.hash_files(files, stage),
+                    "timings_s": {
+                        "build": round(built - started, 1),
+                        "package": round(time.monotonic() - built, 1),
+                    },
+                },
+            },
+        )
+    output.with_name(output.name + ".failed.log").unlink(missing_ok=True)
+    if args.bundle:
+        say(f"bundle: {write_bundle(output)}")
+    say(f"done: {output}")
+    return 0
