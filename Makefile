@@ -18,7 +18,7 @@ AX620E := $(BUILD_DIR)/$(NAME)/ax620e$(SUFFIX)
 # A local model's files: when they change, `make all` quantizes again.
 MODEL_FILES := $(wildcard $(MODEL)/*.json $(MODEL)/*.safetensors $(MODEL)/*.bin $(MODEL)/*.model)
 
-.PHONY: help all quantize verify build-ax650 build-ax620e doctor test lint lock
+.PHONY: help all quantize verify build-ax650 build-ax620e toolchain doctor test lint lock
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -37,6 +37,9 @@ build-ax650: $(QUANT)/manifest.json  ## build for AX650 (quantizes first if need
 build-ax620e: $(QUANT)/manifest.json  ## build for AX620E (quantizes first if needed)
 	$(NOX) -s build-ax620e -- --input $(QUANT) --output $(AX620E) $(ARGS)
 
+toolchain:  ## prepare and report the pulsar2 toolchain (PULSAR2_BIN, PULSAR2_PACKAGE or Docker)
+	$(NOX) -s toolchain
+
 doctor:  ## what is present and missing before a long run
 	$(NOX) -s doctor -- --model $(MODEL)
 
@@ -49,13 +52,19 @@ lint:  ## ruff check, format check and import boundaries (import-linter)
 lock:  ## recompile the pinned locks in envs/
 	$(NOX) -s lock
 
+# When a chip build is the goal, a missing toolchain stops the run in seconds, before quantizing
+# and verifying (which take an hour on a CPU). Target-specific: `make quantize`/`make verify` need none.
+all build-ax650 build-ax620e: TOOLCHAIN_FIRST = $(NOX) -s toolchain -- --before "$(1)"
+
 # File targets: Make re-runs a step only when its input is newer than its manifest.
 $(QUANT)/manifest.json: $(MODEL_FILES)
+	$(call TOOLCHAIN_FIRST,quantizing)
 	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS)
 	@touch $@
 
 # Verify before the chip builds, so a bad quantization stops the pipeline before hours of compiling.
 $(VERIFIED)/PASSED: $(QUANT)/manifest.json
+	$(call TOOLCHAIN_FIRST,verifying)
 	$(NOX) -s verify -- --reference $(MODEL) --quantized $(QUANT) $(VERIFY_ARGS)
 	@touch $@
 

@@ -83,6 +83,13 @@ def build(session: nox.Session) -> None:
     build_for(session)
 
 
+@nox.session(default=False)
+def toolchain(session: nox.Session) -> None:
+    """Prepare the pulsar2 toolchain (load the image, unpack the package) and report it, one line each."""
+    install_lock(session, "host")
+    session.run("python", str(ROOT / "scripts" / "toolchain.py"), *session.posargs)
+
+
 @nox.session(python=False, default=False)
 def doctor(session: nox.Session) -> None:
     """Report what is present and missing (Python, uv, GPTQ env, GPU, pulsar2, RAM, disk)."""

@@ -98,24 +98,38 @@ def local_pulsar2() -> dict:
     return {"PULSAR2_BIN": str(FAKES / "pulsar2")}
 
 
-@pytest.fixture
-def docker_pulsar2(tmp_path) -> dict:
-    """Environment for builds through the stand-in Docker CLI, with Axera's image archive to load."""
+def image_archive(folder: Path, tag: str = "5.1", version: str = "") -> Path:
+    """An image archive as `docker save` writes it (repositories), plus the stand-in's pulsar2 version."""
     import io
     import tarfile
 
-    archive = tmp_path / "ax_pulsar2_5.1.tar.gz"
+    archive = folder / f"ax_pulsar2_{tag}.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
-        data = json.dumps({"pulsar2": {"5.1": "0" * 64}}).encode()
-        info = tarfile.TarInfo("repositories")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+        members = {"repositories": json.dumps({"pulsar2": {tag: "0" * 64}})}
+        if version:
+            members["pulsar2-version"] = version
+        for name, text in members.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def docker_env(folder: Path, tag: str = "5.1", version: str = "") -> dict:
+    """Environment for builds through the stand-in Docker CLI, with Axera's image archive to load."""
     return {
         "DOCKER": str(FAKES / "docker"),
-        "FAKE_DOCKER_STATE": str(tmp_path / "docker-state"),
-        "FAKE_DOCKER_LOG": str(tmp_path / "docker.log"),
-        "PULSAR2_IMAGE_TAR": str(archive),
+        "FAKE_DOCKER_STATE": str(folder / "docker-state"),
+        "FAKE_DOCKER_LOG": str(folder / "docker.log"),
+        "PULSAR2_IMAGE": f"pulsar2:{tag}",
+        "PULSAR2_IMAGE_TAR": str(image_archive(folder, tag, version)),
     }
+
+
+@pytest.fixture
+def docker_pulsar2(tmp_path) -> dict:
+    return docker_env(tmp_path)
 
 
 def docker_calls(env: dict) -> list[list[str]]:

@@ -212,7 +212,6 @@ def good_build(built_ax650, tmp_path):
             "1 expected file(s) are missing: hunyuan_v1_dense_post.axmodel",
         ),
         ({"FAKE_PULSAR2_FAIL": "check-mismatch"}, ["--check-level", "1"], "its check failed: "),
-        ({"FAKE_PULSAR2_VERSION": "7.0.1"}, [], "documents `llm_build2`"),
         ({}, ["--kv-cache-len", "1000"], "last_kv_cache_len 1024 must be below kv_cache_len 1000"),
         ({}, ["--prefill-len", "96"], "is not a positive multiple of prefill_len 96"),
         ({"PULSAR2_BIN": "/nonexistent/pulsar2"}, [], "PULSAR2_BIN=/nonexistent/pulsar2 does not exist"),
@@ -258,7 +257,7 @@ def test_pulsar2_bin_not_executable(quantized_hunyuan, tmp_path):
             "PULSAR2_IMAGE_TAR=/nonexistent.tar.gz does not exist",
         ),
         ({"PULSAR2_IMAGE": "pulsar2:9.9"}, "did not provide pulsar2:9.9 (it has pulsar2:5.1)"),
-        ({"DOCKER": "/nonexistent/docker"}, "Docker CLI `/nonexistent/docker` not found"),
+        ({"DOCKER": "/nonexistent/docker"}, "Docker CLI `/nonexistent/docker` not found; set PULSAR2_BIN"),
         ({"FAKE_DOCKER_NO_DAEMON": "1"}, "Docker is not usable: Cannot connect to the Docker daemon"),
     ],
 )

@@ -1,4 +1,4 @@
-"""Chip profiles, pulsar2 argv, toolchain commands and the build verdict (no pulsar2 run here)."""
+"""Chip profiles, pulsar2 argv for both commands, backends and the build verdict (no pulsar2 runs)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from axera_pipeline.common.cli import UserError
-from axera_pipeline.toolchain import backends as toolchain
-from axera_pipeline.toolchain import profiles, pulsar2_log
+from axera_pipeline.toolchain import backends, profiles, pulsar2_args, pulsar2_log
+from axera_pipeline.toolchain.backends import docker, licence, local
 
 NOTES_LAST = [f"--last_kv_cache_len {n}" for n in range(128, 1025, 128)]
 # The original notes' commands (shared/seed/model_convert_README.md), with -c 0 as Axera now uses.
@@ -27,64 +27,116 @@ AX620E_NOTES = " ".join(
         "--chip AX620E -c 0 --parallel 32",
     ]
 )
+# The same builds on llm_build2 (shared/notes/pulsar2.md: the mapping of the notes' AX650 command).
+AX650_V2 = (
+    "--hidden_state_type bf16 --prefill_len 1024 --prefill_step_size 128 --max_context 2048 "
+    "--chip AX650 -c 0 --parallel 8"
+)
+AX620E_V2 = (
+    "--hidden_state_type bf16 -w s4 --prefill_len 1024 --prefill_step_size 128 --max_context 2048 "
+    "--chip AX620E -c 0 --parallel 32"
+)
 
 
-def argv_tail(p: profiles.Profile) -> str:
-    return " ".join(profiles.pulsar2_args(p, "IN", "OUT")[5:])
+def argv_tail(p: profiles.Profile, command: str = "llm_build") -> str:
+    return " ".join(pulsar2_args.render(command, p, "IN", "OUT")[5:])
 
 
-def test_profiles_reproduce_the_notes_flag_for_flag():
-    ax650 = profiles.load("ax650")
-    assert profiles.pulsar2_args(ax650, "IN", "OUT")[:5] == [
-        "llm_build",
+@pytest.mark.parametrize("command", ["llm_build", "llm_build2"])
+def test_argv_starts_with_the_command_and_paths(command):
+    assert pulsar2_args.render(command, profiles.load("ax650"), "IN", "OUT")[:5] == [
+        command,
         "--input_path",
         "IN",
         "--output_path",
         "OUT",
     ]
-    assert argv_tail(ax650) == AX650_NOTES
-    assert ax650.env == {"FLOAT_MATMUL_USE_CONV_EU": "1"}
-    ax620e = profiles.load("ax620e")
-    assert argv_tail(ax620e) == AX620E_NOTES
-    assert ax620e.env == {}
+
+
+@pytest.mark.parametrize(
+    ("profile", "command", "expected"),
+    [
+        ("ax650", "llm_build", AX650_NOTES),
+        ("ax620e", "llm_build", AX620E_NOTES),
+        ("ax650", "llm_build2", AX650_V2),
+        ("ax620e", "llm_build2", AX620E_V2),
+    ],
+)
+def test_profiles_reproduce_the_notes_flag_for_flag(profile, command, expected):
+    assert argv_tail(profiles.load(profile), command) == expected
+
+
+def test_environment_per_chip():
+    assert profiles.load("ax650").env == {"FLOAT_MATMUL_USE_CONV_EU": "1"}
+    assert profiles.load("ax620e").env == {}
+
+
+def test_extra_prefill_chunk_is_a_visible_setting():
+    p = profiles.with_overrides(profiles.load("ax650"), extra_prefill_chunk=True)
+    assert "--prefill_len 1152 --prefill_step_size 128" in argv_tail(p, "llm_build2")
+    assert argv_tail(p, "llm_build") == AX650_NOTES  # llm_build says it with its series
 
 
 def test_context_settings_are_visible():
-    assert profiles.load("ax650").context_len == 2048
-    assert profiles.load("ax650").max_prefill_len == 1024
+    ax650 = profiles.load("ax650")
+    assert (ax650.context_len, ax650.kv_cache_len, ax650.max_prefill_len) == (2048, 2047, 1024)
     one_k = profiles.load("ax620e-1k")
     assert (one_k.context_len, one_k.max_prefill_len, one_k.chip) == (1024, 512, "AX620E")
+    assert argv_tail(one_k, "llm_build2").startswith("--hidden_state_type bf16 -w s4 --prefill_len 512 ")
+    assert "--kv_cache_len 1023 --last_kv_cache_len 128 --last_kv_cache_len 256" in argv_tail(one_k)
     assert profiles.load("ax630c").chip == "AX620E"
 
 
-def test_every_shipped_profile_is_valid():
+def test_every_shipped_profile_is_valid_for_both_commands():
     assert {"ax650", "ax620e", "ax620e-1k", "ax630c"} <= set(profiles.available())
     for name in profiles.available():
-        profiles.load(name)
+        for command in pulsar2_args.RENDER:
+            pulsar2_args.render(command, profiles.load(name), "IN", "OUT")
 
 
-def test_overrides():
+def test_overrides_in_both_vocabularies():
     p = profiles.with_overrides(
         profiles.load("ax650"), parallel=2, check_level=1, kv_cache_len=1023, max_prefill_len=512
     )
-    assert (p.parallel, p.check_level, p.kv_cache_len) == (2, 1, 1023)
-    assert p.last_kv_cache_len == (128, 256, 384, 512)
+    assert (p.parallel, p.check_level, p.context_len) == (2, 1, 1024)
+    assert p.history_lengths == (128, 256, 384, 512)
+    assert "--prefill_len 512 --prefill_step_size 128 --max_context 1024" in argv_tail(p, "llm_build2")
     q = profiles.with_overrides(profiles.load("ax650"), prefill_len=256, last_kv_cache_len=[256, 512])
-    assert q.last_kv_cache_len == (256, 512)
+    assert (q.prefill_chunk, q.history_lengths, q.max_prefill_len) == (256, (256, 512), 512)
+    r = profiles.with_overrides(profiles.load("ax650"), context_len=4096)
+    assert "--max_context 4096" in argv_tail(r, "llm_build2") and "--kv_cache_len 4095" in argv_tail(r)
+
+
+@pytest.mark.parametrize(
+    ("changes", "command", "message"),
+    [
+        ({"kv_cache_len": 1000}, "llm_build", "last_kv_cache_len 1024 must be below kv_cache_len 1000"),
+        ({"kv_cache_len": 1000}, "llm_build2", "prefill_len 1024 must be below max_context 1001"),
+        (
+            {"prefill_len": 100},
+            "llm_build",
+            "last_kv_cache_len 1024 is not a positive multiple of prefill_len 100",
+        ),
+        ({"last_kv_cache_len": [128, 128]}, "llm_build", "repeated values"),
+        ({"context_len": 1024}, "llm_build2", "prefill_len 1024 must be below max_context 1024"),
+    ],
+)
+def test_each_command_checks_its_limits_in_its_own_words(changes, command, message):
+    p = profiles.with_overrides(profiles.load("ax650"), **changes)
+    with pytest.raises(UserError, match=message):
+        pulsar2_args.render(command, p, "IN", "OUT")
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"kv_cache_len": 1000}, "last_kv_cache_len 1024 must be below kv_cache_len 1000"),
-        ({"prefill_len": 100}, "last_kv_cache_len 128 is not a positive multiple of prefill_len 100"),
-        ({"last_kv_cache_len": [128, 128]}, "repeated values"),
         ({"parallel": 0}, "parallel must be a positive integer"),
         ({"check_level": 3}, "check_level must be 0, 1 or 2"),
         ({"chip": "AX999"}, "unknown chip 'AX999'"),
         ({"weight_type": "s3"}, "weight_type 's3' is not one of"),
         ({"hidden_state_type": "int8"}, "hidden_state_type 'int8' is not one of"),
         ({"max_prefill_len": 200}, "--max-prefill-len 200 must be a multiple"),
+        ({"context_len": 0}, "context_len must be a positive integer"),
     ],
 )
 def test_inconsistent_settings_are_refused(changes, message):
@@ -96,9 +148,7 @@ def test_profile_files_are_checked(tmp_path):
     with pytest.raises(UserError, match="unknown chip profile 'ax999'; available: ax620e"):
         profiles.load("ax999")
     bad = tmp_path / "typo.yaml"
-    bad.write_text(
-        "chip: AX650\nprefill_len: 128\nkv_cache_len: 2047\nlast_kv_cache_len: [128]\nparalel: 4\n"
-    )
+    bad.write_text("chip: AX650\ncontext_len: 2048\nprefill_chunk: 128\nmax_prefill_len: 1024\nparalel: 4\n")
     with pytest.raises(UserError, match="unknown field"):
         profiles.load(str(bad))
     bad.write_text("chip: AX650\n")
@@ -108,46 +158,83 @@ def test_profile_files_are_checked(tmp_path):
     with pytest.raises(UserError, match="not valid YAML"):
         profiles.load(str(bad))
     new_chip = tmp_path / "mychip.yaml"
-    new_chip.write_text("chip: AX620E\nprefill_len: 64\nkv_cache_len: 511\nlast_kv_cache_len: [64, 128]\n")
-    assert profiles.load(str(new_chip)).name == "mychip"
+    new_chip.write_text("chip: AX620E\ncontext_len: 512\nprefill_chunk: 64\nmax_prefill_len: 128\n")
+    mine = profiles.load(str(new_chip))
+    assert mine.name == "mychip" and "--last_kv_cache_len 64 --last_kv_cache_len 128" in argv_tail(mine)
 
 
-def test_docker_command_mounts_only_what_it_needs():
-    chain = toolchain.Toolchain("docker", "/usr/bin/docker", image="pulsar2:5.1")
+def test_docker_command_mounts_only_what_it_needs(tmp_path):
+    key = tmp_path / "pulsar2.v2c"
+    key.write_text("licence")
+    chain = backends.Toolchain("docker", "/usr/bin/docker", image="pulsar2:7.0", licences=(key,))
     cmd = chain.command(
-        ["llm_build", "--chip", "AX650"], {"FLOAT_MATMUL_USE_CONV_EU": "1"}, (Path("/in"), Path("/out"))
+        ["llm_build2", "--chip", "AX650"],
+        {"FLOAT_MATMUL_USE_CONV_EU": "1"},
+        (Path("/in"), Path("/out")),
+        "axera-pipeline-1",
     )
     assert cmd[:2] == ["/usr/bin/docker", "run"]
     assert "--privileged" not in cmd and "host" not in cmd
     assert cmd[cmd.index("--network") + 1] == "none"
-    assert "/in:/data/input:ro" in cmd and "/out:/data/output" in cmd
+    assert cmd[cmd.index("--name") + 1] == "axera-pipeline-1"
+    mounts = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-v"]
+    assert mounts == [
+        "/in:/data/input:ro",
+        "/out:/data/output",
+        f"{key}:{licence.IN_CONTAINER_DIR}/pulsar2.v2c:ro",
+    ]
     assert "FLOAT_MATMUL_USE_CONV_EU=1" in cmd
-    assert cmd[-4:-1] == ["/bin/bash", "pulsar2:5.1", "-c"]
-    assert cmd[-1].startswith("pulsar2 llm_build --chip AX650; rc=$?; chown -R ")
+    assert cmd[-4:-1] == ["/bin/bash", "pulsar2:7.0", "-c"]
+    assert cmd[-1].startswith("pulsar2 llm_build2 --chip AX650; rc=$?; chown -R ")
 
 
 def test_local_command():
-    chain = toolchain.Toolchain("local", "/opt/pulsar2/bin/pulsar2")
+    chain = backends.Toolchain("local", "/opt/pulsar2/bin/pulsar2")
     assert chain.command(["llm_build"], {}, (Path("/i"), Path("/o"))) == [
         "/opt/pulsar2/bin/pulsar2",
         "llm_build",
     ]
 
 
-def test_versions():
-    assert toolchain.parse_version("version: 5.1-patch1\ncommit: 9f2c41ab\n") == ("5.1-patch1", "9f2c41ab")
-    toolchain.check_supported("5.1-patch1")
-    toolchain.check_supported("6.0-lite")
-    with pytest.raises(UserError, match="llm_build2"):
-        toolchain.check_supported("7.0")
+def test_version_and_commands_come_from_the_toolchain():
+    assert backends.parse_version("version: 5.1-patch1\ncommit: 9f2c41ab\n") == ("5.1-patch1", "9f2c41ab")
+    assert backends.parse_commands("usage: pulsar2 [-h] {version,build,llm_build} ...") == ("llm_build",)
+    assert backends.parse_commands("{version,llm_build,llm_build2}") == ("llm_build", "llm_build2")
+    assert backends.parse_commands("usage: pulsar2 [-h] {version,llm_build2} ...") == ("llm_build2",)
+    assert backends.parse_commands("usage: pulsar2 [-h] {version,build} ...") == ()
+
+
+def test_which_command_a_build_uses():
+    assert backends.choose(("llm_build", "llm_build2")) == "llm_build"
+    assert backends.choose(("llm_build2",)) == "llm_build2"
+    assert backends.choose(("llm_build", "llm_build2"), "llm_build2") == "llm_build2"
+    with pytest.raises(UserError, match="PULSAR2_COMMAND=llm_build, but this pulsar2 only has llm_build2"):
+        backends.choose(("llm_build2",), "llm_build")
+    with pytest.raises(UserError, match="PULSAR2_COMMAND=build3 is not one of llm_build, llm_build2"):
+        backends.choose(("llm_build",), "build3")
+
+
+def test_licence_files(tmp_path):
+    assert licence.files("") == ()
+    with pytest.raises(UserError, match="does not exist"):
+        licence.files(str(tmp_path / "nope.v2c"))
+    with pytest.raises(UserError, match="folder without .v2c files"):
+        licence.files(str(tmp_path))
+    (tmp_path / "a.v2c").write_text("x")
+    (tmp_path / "notes.txt").write_text("not mounted")
+    assert [p.name for p in licence.files(str(tmp_path))] == ["a.v2c"]
+    with pytest.raises(UserError, match="is not a .v2c licence file"):
+        licence.files(str(tmp_path / "notes.txt"))
+    assert licence.needs_licence("7.0") and not licence.needs_licence("6.0-lite")
 
 
 def test_local_binary_checks(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        toolchain.local(str(tmp_path / "pulsar2"))
+        local.find(str(tmp_path / "pulsar2"))
     (tmp_path / "pulsar2").write_text("#!/bin/sh\n")
     with pytest.raises(UserError, match="is not executable"):
-        toolchain.local(str(tmp_path / "pulsar2"))
+        local.find(str(tmp_path / "pulsar2"))
+    assert docker.DEFAULT_IMAGE == "pulsar2:5.1"
 
 
 def feed(lines: list[str]) -> pulsar2_log.BuildLog:
@@ -188,3 +275,22 @@ def test_verdict_failures():
     assert not other_after.ok and "check failed" in other_after.message
     silent = pulsar2_log.judge(2, feed(["usage: pulsar2 ..."]), [], 8)
     assert not silent.ok and "exit status 2" in silent.message
+
+
+def test_markers_are_matched_by_message_not_module_path():
+    where = "axnn.yamain.command.llm_build2:llm_build2"
+    done_7x = f"2026-06-02 09:13:40.112 | SUCCESS  | {where}:364 - build llm model done!"
+    assert pulsar2_log.judge(0, feed([done_7x]), [], 8).ok
+    error_7x = f"2026-06-02 09:13:40.112 | ERROR    | {where}:141 - boom"
+    failed = pulsar2_log.judge(1, feed([error_7x]), [], 8)
+    assert not failed.ok and failed.message.endswith("boom")
+
+
+def test_missing_licence_is_one_line_saying_what_to_set():
+    line = (
+        "2026-06-02 09:13:40.112 | ERROR    | axnn.yamain.common.license:check:42 - "
+        "Sentinel key not found (H0007)"
+    )
+    verdict = pulsar2_log.judge(1, feed([line]), ["x_post.axmodel"], 8)
+    assert not verdict.ok and "Sentinel key not found (H0007)" in verdict.message
+    assert "set PULSAR2_LICENSE" in verdict.message

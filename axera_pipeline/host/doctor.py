@@ -11,6 +11,7 @@ from pathlib import Path
 
 from axera_pipeline.host import gptq_env
 from axera_pipeline.host.interpreter import InterpreterNotFound, find_python
+from axera_pipeline.toolchain import report as toolchain_report
 
 GIB = 2**30
 # bf16 weight bytes of models we know without downloading them.
@@ -75,58 +76,8 @@ def check_gpu() -> Check:
 
 
 def check_toolchain(environ) -> list[Check]:
-    if environ.get("PULSAR2_BIN"):
-        binary = environ["PULSAR2_BIN"]
-        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
-            return [Check("missing", "pulsar2 (local)", f"PULSAR2_BIN={binary} is not an executable file")]
-        code, out = _run([binary, "version"])
-        status = "ok" if code == 0 and "version:" in out else "missing"
-        return [Check(status, "pulsar2 (local)", f"{binary}: {' '.join(out.split())}")]
-    docker = shutil.which(environ.get("DOCKER") or "docker")
-    if not docker:
-        return [Check("missing", "Docker", "no docker CLI: install Docker, or set PULSAR2_BIN")]
-    code, out = _run([docker, "version"])
-    if code != 0:
-        reason = out.splitlines()[-1] if out else "not usable"
-        return [
-            Check("missing", "Docker", f"{reason} -> start Docker, or set PULSAR2_BIN to a local pulsar2")
-        ]
-    checks = [Check("ok", "Docker", docker)]
-    image = environ.get("PULSAR2_IMAGE") or "pulsar2:5.1"
-    code, image_id = _run([docker, "image", "inspect", "--format", "{{.Id}}", image])
-    if code != 0:
-        tar = environ.get("PULSAR2_IMAGE_TAR", "")
-        if tar and os.path.isfile(tar):
-            checks.append(
-                Check("warn", "pulsar2 image", f"{image} not loaded; {tar} is loaded on first build")
-            )
-        else:
-            checks.append(
-                Check(
-                    "missing",
-                    "pulsar2 image",
-                    f"{image} not loaded: set PULSAR2_IMAGE_TAR=ax_pulsar2_<version>.tar.gz",
-                )
-            )
-        return checks
-    checks.append(Check("ok", "pulsar2 image", f"{image} ({image_id[:19]})"))
-    code, out = _run(
-        [
-            docker,
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "/bin/bash",
-            image,
-            "-c",
-            "pulsar2 version",
-        ],
-        timeout=300,
-    )
-    checks.append(Check("ok" if code == 0 else "missing", "pulsar2 version", " ".join(out.split())))
-    return checks
+    """The same facts `nox -s toolchain` prints, without loading an image or unpacking a package."""
+    return [Check(*fact) for fact in toolchain_report.facts(environ, prepare=False)]
 
 
 def model_bytes(model: str) -> float | None:

@@ -1,7 +1,8 @@
-"""Build a GPTQ checkpoint for an Axera chip with `pulsar2 llm_build`, judge it, package it for the board.
+"""Build a GPTQ checkpoint for an Axera chip with pulsar2 (llm_build or llm_build2), judge it, package it.
 
-Runs in a small host environment (pyyaml only); pulsar2 runs in its own toolchain (Docker image or
-PULSAR2_BIN) and the packaging step in the GPTQ environment (GPTQ_ENV_PYTHON), each in its own process.
+Runs in a small host environment (pyyaml only); pulsar2 runs in its own toolchain (PULSAR2_BIN,
+PULSAR2_PACKAGE or a Docker image) and the embedding step in the GPTQ environment (GPTQ_ENV_PYTHON),
+each in its own process.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import subprocess
 import sys
 import tarfile
 import time
-from argparse import Namespace
+import uuid
+from argparse import BooleanOptionalAction, Namespace
 from pathlib import Path
 
 from axera_pipeline.common import atomic, checkpoint, manifest
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.paths import SCRIPTS
-from axera_pipeline.toolchain import backends, profiles, pulsar2_log
+from axera_pipeline.toolchain import backends, profiles, pulsar2_args, pulsar2_log
+from axera_pipeline.toolchain.backends import docker
+from axera_pipeline.toolchain.pulsar2_run import stream
 
 PROG = "build"
-PACKAGE_FORMAT = 1
+PACKAGE_FORMAT = 2
 DEFAULT_INPUT = Path("HY-MT1.5-1.8B") / "gptq-int4"
 
 
@@ -33,15 +37,23 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     p.add_argument("--input", type=Path, help="GPTQ checkpoint (default: $BUILD_DIR/HY-MT1.5-1.8B/gptq-int4)")
     p.add_argument("--output", type=Path, help="default: <input's parent>/<profile>")
     p.add_argument("--parallel", type=int, help="layers compiled at once (more RAM)")
-    p.add_argument("--prefill-len", type=int, help="tokens per prefill chunk")
-    p.add_argument("--kv-cache-len", type=int, help="context length minus one (2047 = 2k)")
+    p.add_argument("--context", type=int, help="total context in tokens, prompt + output (2048 = 2k)")
+    p.add_argument(
+        "--prefill-len", type=int, help="tokens per prefill chunk (llm_build2: --prefill_step_size)"
+    )
+    p.add_argument("--kv-cache-len", type=int, help="context minus one (2047 = 2k), the notes' vocabulary")
     p.add_argument(
         "--max-prefill-len",
         type=int,
-        help="longest prefill: sets --last-kv-cache-len to prefill-len, 2*prefill-len, ..., this",
+        help="longest prompt: llm_build's --last_kv_cache_len up to this, llm_build2's --prefill_len",
     )
     p.add_argument(
-        "--last-kv-cache-len", type=int, action="append", help="repeatable; replaces the profile's"
+        "--extra-prefill-chunk",
+        action=BooleanOptionalAction,
+        help="llm_build2: --prefill_len one chunk longer (1152, not 1024), as some Axera builds pass",
+    )
+    p.add_argument(
+        "--last-kv-cache-len", type=int, action="append", help="llm_build, repeatable; replaces the series"
     )
     p.add_argument("--check-level", type=int, choices=(0, 1, 2), help="pulsar2 -c (profile default 0)")
     p.add_argument("--hidden-state-type", help="pulsar2 -t")
@@ -57,8 +69,10 @@ def settings(args: Namespace) -> profiles.Profile:
     return profiles.with_overrides(
         profiles.load(args.profile),
         parallel=args.parallel,
+        context_len=args.context,
         prefill_len=args.prefill_len,
         kv_cache_len=args.kv_cache_len,
+        extra_prefill_chunk=args.extra_prefill_chunk,
         last_kv_cache_len=args.last_kv_cache_len,
         check_level=args.check_level,
         hidden_state_type=args.hidden_state_type,
@@ -83,33 +97,6 @@ def expected_files(prefix: str, prefill_len: int, layers: int) -> list[str]:
     return [*names, f"{prefix}_post.axmodel"]
 
 
-def stream(cmd: list[str], env: dict[str, str], log_path: Path) -> tuple[int, pulsar2_log.BuildLog]:
-    """Run pulsar2, copying every line to the console and the log, and gather what it said."""
-    facts = pulsar2_log.BuildLog()
-    with open(log_path, "w", encoding="utf-8") as log:
-        log.write("$ " + " ".join(cmd) + "\n")
-        proc = subprocess.Popen(
-            cmd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-        )
-        try:
-            for line in proc.stdout:  # universal newlines: progress bars' \r ends a line too
-                sys.stdout.write(line)
-                sys.stdout.flush()
-                log.write(line)
-                facts.feed(line)
-            return proc.wait(), facts
-        except BaseException:
-            proc.terminate()
-            proc.wait()
-            raise
-
-
 def package(ckpt: checkpoint.Checkpoint, stage: Path, prefix: str, p: profiles.Profile) -> None:
     python = os.environ.get("GPTQ_ENV_PYTHON")
     if not python:
@@ -124,7 +111,7 @@ def package(ckpt: checkpoint.Checkpoint, stage: Path, prefix: str, p: profiles.P
         "--prefix",
         prefix,
         "--prefill-len",
-        str(p.prefill_len),
+        str(p.prefill_chunk),
         "--kv-cache-len",
         str(p.kv_cache_len),
         "--max-prefill-len",
@@ -161,14 +148,17 @@ def main(argv: list[str] | None = None) -> int:
     output = (args.output or ckpt.path.parent / p.name).expanduser()
     atomic.check_destination(output)
     chain = backends.resolve()
+    command = backends.choose(chain.commands, os.environ.get("PULSAR2_COMMAND", ""))
+    pulsar2_args.render(command, p, "IN", "OUT")  # its limits, in its words, before anything starts
     prefix = p.model_type or ckpt.model_type
     layers = int(ckpt.text_config["num_hidden_layers"])
-    say(f"{p.name}: {p.description or p.chip}; pulsar2 {chain.version} ({chain.kind})")
+    say(f"{p.name}: {p.description or p.chip}; pulsar2 {chain.version} ({chain.kind}), {command}")
 
     inputs = {
         "checkpoint": manifest.hash_files(ckpt.files, ckpt.path),
         "profile": p.as_dict(),
         "toolchain": {"version": chain.version, "commit": chain.commit, "image_id": chain.image_id},
+        "command": command,
         "package_format": PACKAGE_FORMAT,
     }
     if not args.force and manifest.is_up_to_date(output, inputs):
@@ -184,12 +174,14 @@ def main(argv: list[str] | None = None) -> int:
             if chain.kind == "docker"
             else (str(ckpt.path), str(stage))
         )
-        pulsar2_argv = profiles.pulsar2_args(p, in_src, in_out)
-        cmd = chain.command(pulsar2_argv, p.env, (ckpt.path, stage))
+        pulsar2_argv = pulsar2_args.render(command, p, in_src, in_out)
+        container = f"axera-pipeline-{os.getpid()}-{uuid.uuid4().hex[:8]}" if chain.kind == "docker" else ""
+        cmd = chain.command(pulsar2_argv, p.env, (ckpt.path, stage), container)
         env = {**os.environ, **p.env}
         say(f"{ckpt.path} -> {output}: {layers} layers, {p.parallel} at a time (log: build.log)")
-        code, facts = stream(cmd, env, stage / "build.log")
-        missing = [n for n in expected_files(prefix, p.prefill_len, layers) if not (stage / n).is_file()]
+        stop_container = (lambda: docker.stop(chain, container)) if container else None
+        code, facts = stream(cmd, env, stage / "build.log", stop_container)
+        missing = [n for n in expected_files(prefix, p.prefill_chunk, layers) if not (stage / n).is_file()]
         verdict = pulsar2_log.judge(code, facts, missing, p.parallel)
         if not verdict.ok:
             failed_log = output.with_name(output.name + ".failed.log")
@@ -206,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
                 "result": {
                     "verdict": verdict.message,
                     "pulsar2_exit_status": code,
+                    "build_command": command,
                     "pulsar2_command": pulsar2_argv,
                     "command": cmd,
                     "environment": p.env,

@@ -6,6 +6,8 @@ import re
 import signal
 from dataclasses import dataclass, field
 
+from axera_pipeline.toolchain.backends import licence
+
 DONE_MARKER = "build llm model done!"
 CHECK_DONE = "check llm model done!"
 # The toolchain image has transformers but not gptqmodel, so its post-build check of a GPTQ
@@ -26,6 +28,7 @@ class BuildLog:
     errors_before: list[str] = field(default_factory=list)
     errors_after: list[str] = field(default_factory=list)
     known_import_error: bool = False
+    licence_missing: bool = False
 
     def feed(self, line: str) -> None:
         text = line.strip()
@@ -36,6 +39,8 @@ class BuildLog:
             return
         if CHECK_DONE in text:
             self.check_done = True
+        if licence.MISSING_MARKER in text:
+            self.licence_missing = True
         if m := _LAYERS.search(text):
             self.layers = (int(m.group(1)), int(m.group(2)))
         if KNOWN_IMPORT_ERROR.search(text) and self.done:
@@ -68,6 +73,12 @@ def judge(returncode: int, log: BuildLog, missing: list[str], parallel: int) -> 
             False,
             f"pulsar2 was killed by {name} before finishing (probably out of memory); "
             f"retry with a lower --parallel than {parallel}",
+        )
+    if not log.done and log.licence_missing:
+        return Verdict(
+            False,
+            f"pulsar2 found no licence ({licence.MISSING_MARKER}): "
+            "set PULSAR2_LICENSE to your .v2c file or the folder holding it",
         )
     if not log.done:
         last = log.errors_before[-1] if log.errors_before else f"exit status {returncode}, no error line"
