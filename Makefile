@@ -1,6 +1,7 @@
 # Thin wrapper over nox; `make help` lists the targets.
 # Variables: MODEL (hub id or folder), BITS (4|8), ARGS (extra options for the one step you run),
-# VERIFY_ARGS (options of the verify step inside `make all`), BUILD_DIR (build), NOX (nox).
+# VERIFY_ARGS (options of the verify step inside `make all`), BUILD_DIR (build), NOX (nox),
+# DIR (the folder `make check-package` checks; default the AX650 build).
 MODEL ?= tencent/HY-MT1.5-1.8B
 BITS ?= 4
 ARGS ?=
@@ -18,7 +19,7 @@ AX620E := $(BUILD_DIR)/$(NAME)/ax620e$(SUFFIX)
 # A local model's files: when they change, `make all` quantizes again.
 MODEL_FILES := $(wildcard $(MODEL)/*.json $(MODEL)/*.safetensors $(MODEL)/*.bin $(MODEL)/*.model)
 
-.PHONY: help all quantize verify build-ax650 build-ax620e toolchain doctor test lint lock
+.PHONY: help all quantize verify build-ax650 build-ax620e toolchain check-package doctor test lint lock
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -39,6 +40,9 @@ build-ax620e: $(QUANT)/manifest.json  ## build for AX620E (quantizes first if ne
 
 toolchain:  ## prepare and report the pulsar2 toolchain (PULSAR2_BIN, PULSAR2_PACKAGE or Docker)
 	$(NOX) -s toolchain
+
+check-package:  ## check DIR as axllm and Axera's Python demo would read it
+	$(NOX) -s check-package -- $(or $(DIR),$(AX650))
 
 doctor:  ## what is present and missing before a long run
 	$(NOX) -s doctor -- --model $(MODEL)

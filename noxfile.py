@@ -90,6 +90,15 @@ def toolchain(session: nox.Session) -> None:
     session.run("python", str(ROOT / "scripts" / "toolchain.py"), *session.posargs)
 
 
+@nox.session(name="check-package", default=False)
+def check_package(session: nox.Session) -> None:
+    """Check a folder as axllm and Axera's Python demo would read it: `nox -s check-package -- DIR`."""
+    if not session.posargs:
+        session.error("name the folder: nox -s check-package -- build/<name>/ax650")
+    install_lock(session, "host")
+    session.run("python", str(ROOT / "scripts" / "check_package.py"), *session.posargs)
+
+
 @nox.session(python=False, default=False)
 def doctor(session: nox.Session) -> None:
     """Report what is present and missing (Python, uv, GPTQ env, GPU, pulsar2, RAM, disk)."""

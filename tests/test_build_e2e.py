@@ -39,10 +39,10 @@ def test_ax650_argv_environment_and_layout(built_ax650, quantized_hunyuan):
         "model.embed_tokens.weight.npy",
         "model.embed_tokens.weight.bfloat16.bin",
         "config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "axllm_config.json",
+        "tokenizer.txt",
         "post_config.json",
+        "hf_tokenizer",
+        "README.md",
         "manifest.json",
         "build.log",
     ]:
@@ -60,20 +60,24 @@ def test_ax650_packaging(built_ax650, quantized_hunyuan):
     f32 = (built_ax650 / "model.embed_tokens.weight.npy").read_bytes()[offset:]
     first = struct.unpack(f"<{hidden}I", f32[: 4 * hidden])
     assert [v >> 16 for v in first] == list(struct.unpack(f"<{hidden}H", bf16[: 2 * hidden]))
-    runtime = read_json(built_ax650 / "axllm_config.json")
+    runtime = read_json(built_ax650 / "config.json")
     assert runtime["template_filename_axmodel"] == "hunyuan_v1_dense_p128_l%d_together.axmodel"
     assert runtime["axmodel_num"] == 2 and runtime["filename_post_axmodel"] == "hunyuan_v1_dense_post.axmodel"
     assert (runtime["tokens_embed_num"], runtime["tokens_embed_size"]) == (vocab, hidden)
-    assert read_json(built_ax650 / "config.json") == config
+    hf_config = read_json(built_ax650 / "hf_tokenizer" / "config.json")
+    assert hf_config["model_type"] == config["model_type"] and "quantization_config" not in hf_config
     assert "top_k" in read_json(built_ax650 / "post_config.json")
 
 
 def test_ax650_manifest(built_ax650):
     m = read_json(built_ax650 / "manifest.json")
     files = m["result"]["files"]
-    assert set(files) == {p.name for p in built_ax650.iterdir()} - {"manifest.json"}
+    on_disk = {str(p.relative_to(built_ax650)) for p in built_ax650.rglob("*") if p.is_file()}
+    assert set(files) == on_disk - {"manifest.json"} and "hf_tokenizer/tokenizer.json" in files
     assert all(len(v) == 64 for v in files.values())
-    assert m["result"]["pulsar2_command"][0] == "llm_build"
+    assert m["result"]["pulsar2_command"][0] == "llm_build" and m["result"]["build_command"] == "llm_build"
+    assert m["result"]["package"]["tokenizer_type"] == "HunYuan"
+    assert m["inputs"]["package"]["python_demo"] is True
     assert m["inputs"]["profile"]["chip"] == "AX650"
     assert m["inputs"]["toolchain"] == {"version": "5.1-patch1", "commit": "9f2c41ab", "image_id": ""}
     assert m["result"]["toolchain"]["kind"] == "local"
@@ -295,6 +299,17 @@ def test_unsupported_model_type(quantized_hunyuan, local_pulsar2, tmp_path):
     config["model_type"] = "brand_new_arch"
     (odd / "config.json").write_text(json.dumps(config))
     done = build("--input", str(odd), "--output", str(tmp_path / "o"), env=local_pulsar2)
+    assert "no axllm tokenizer_type is known for model_type 'brand_new_arch'" in one_error(done)
+    assert "pass --axllm-tokenizer-type NAME" in one_error(done) and "prepare llm model" not in done.stdout
+    done = build(
+        "--input",
+        str(odd),
+        "--output",
+        str(tmp_path / "o"),
+        "--axllm-tokenizer-type",
+        "HunYuan",
+        env=local_pulsar2,
+    )
     assert "NotImplementedError: unsupported model_type: brand_new_arch" in one_error(done)
 
 

@@ -1,26 +1,22 @@
-"""Put what the board needs next to freshly built axmodels: embeddings, tokenizer, runtime configs.
+"""Write the token embedding tables a board package needs, from a GPTQ checkpoint (GPTQ environment).
 
-Runs inside the GPTQ environment (it reads the bf16 embedding table with torch); build.py calls it.
+The table stays unquantized in a GPTQ checkpoint; axllm reads it as raw bf16, Axera's Python demo as a
+float32 .npy. The build (toolchain side) runs this as its own process and writes everything else.
 """
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 from axera_pipeline.common import checkpoint
+from axera_pipeline.common.board_layout import EMBED_BF16, EMBED_NPY
 from axera_pipeline.common.cli import Parser, UserError
 
 PROG = "package"
-EMBED_NPY = "model.embed_tokens.weight.npy"
-EMBED_BF16 = "model.embed_tokens.weight.bfloat16.bin"
-RUNTIME_CONFIG = "axllm_config.json"
-POST_CONFIG = "post_config.json"
 
 
 def find_embeddings(ckpt: checkpoint.Checkpoint):
-    """The token embedding table, unquantized in a GPTQ checkpoint, as a torch tensor."""
+    """The token embedding table as a torch tensor."""
     from safetensors import safe_open
 
     for weights in ckpt.weights:
@@ -33,7 +29,7 @@ def find_embeddings(ckpt: checkpoint.Checkpoint):
     raise UserError(f"no embed_tokens.weight tensor in the safetensors files of {ckpt.path}")
 
 
-def write_embeddings(ckpt: checkpoint.Checkpoint, out: Path) -> list[int]:
+def write_embeddings(ckpt: checkpoint.Checkpoint, out: Path, npy: bool) -> list[int]:
     import numpy as np
     import torch
 
@@ -44,58 +40,23 @@ def write_embeddings(ckpt: checkpoint.Checkpoint, out: Path) -> list[int]:
         raise UserError(
             f"embedding table is {list(table.shape)} but config.json says vocab_size x hidden_size = {want}"
         )
-    np.save(out / EMBED_NPY, table.to(torch.float32).numpy())
     # Raw bfloat16, no header: what the C++ runtime memory-maps.
     table.to(torch.bfloat16).view(torch.int16).numpy().tofile(out / EMBED_BF16)
+    if npy:
+        np.save(out / EMBED_NPY, table.to(torch.float32).numpy())
     return want
-
-
-def post_config(generation: dict) -> dict:
-    """ax-llm sampling settings, taken from the model's generation_config.json where it has them."""
-    return {
-        "enable_temperature": "temperature" in generation,
-        "temperature": generation.get("temperature", 0.7),
-        "enable_repetition_penalty": "repetition_penalty" in generation,
-        "repetition_penalty": generation.get("repetition_penalty", 1.0),
-        "penalty_window": 20,
-        "enable_top_p_sampling": "top_p" in generation,
-        "top_p": generation.get("top_p", 0.8),
-        "enable_top_k_sampling": "top_k" in generation,
-        "top_k": generation.get("top_k", 1),
-    }
 
 
 def main() -> int:
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("--checkpoint", type=Path, required=True, help="the GPTQ checkpoint built from")
-    p.add_argument("--output", type=Path, required=True, help="folder holding the axmodels")
-    p.add_argument("--prefix", required=True, help="axmodel file prefix (the model_type)")
-    p.add_argument("--prefill-len", type=int, required=True)
-    p.add_argument("--kv-cache-len", type=int, required=True)
-    p.add_argument("--max-prefill-len", type=int, required=True)
+    p.add_argument("--output", type=Path, required=True, help="the package folder")
+    p.add_argument("--no-npy", action="store_true", help="leave out the float32 .npy (axllm-only packages)")
     args = p.parse_args()
-
-    ckpt = checkpoint.load_checkpoint(args.checkpoint)
-    layers = int(ckpt.text_config["num_hidden_layers"])
-    vocab, hidden = write_embeddings(ckpt, args.output)
-    for name in ("config.json", *checkpoint.TOKENIZER_FILES):
-        if (ckpt.path / name).is_file():
-            shutil.copy2(ckpt.path / name, args.output / name)
-    runtime = {
-        "template_filename_axmodel": f"{args.prefix}_p{args.prefill_len}_l%d_together.axmodel",
-        "axmodel_num": layers,
-        "filename_post_axmodel": f"{args.prefix}_post.axmodel",
-        "filename_tokens_embed": EMBED_BF16,
-        "tokens_embed_num": vocab,
-        "tokens_embed_size": hidden,
-        "use_mmap_load_embed": 1,
-        "prefill_token_num": args.prefill_len,
-        "prefill_max_token_num": args.max_prefill_len,
-        "kv_cache_len": args.kv_cache_len,
-    }
-    (args.output / RUNTIME_CONFIG).write_text(json.dumps(runtime, indent=2) + "\n")
-    gen_file = ckpt.path / "generation_config.json"
-    generation = json.loads(gen_file.read_text()) if gen_file.is_file() else {}
-    (args.output / POST_CONFIG).write_text(json.dumps(post_config(generation), indent=2) + "\n")
-    print(f"[{PROG}] embeddings {vocab} x {hidden}, {layers} layers, runtime config {RUNTIME_CONFIG}")
+    vocab, hidden = write_embeddings(
+        checkpoint.load_checkpoint(args.checkpoint), args.output, not args.no_npy
+    )
+    print(
+        f"[{PROG}] embeddings {vocab} x {hidden}" + ("" if args.no_npy else " (bf16 .bin and float32 .npy)")
+    )
     return 0

@@ -17,11 +17,13 @@ import uuid
 from argparse import BooleanOptionalAction, Namespace
 from pathlib import Path
 
-from axera_pipeline.common import atomic, checkpoint, manifest
+from axera_pipeline.common import atomic, board_layout, checkpoint, manifest
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.paths import SCRIPTS
 from axera_pipeline.toolchain import backends, profiles, pulsar2_args, pulsar2_log
 from axera_pipeline.toolchain.backends import docker
+from axera_pipeline.toolchain.board import check as board_check
+from axera_pipeline.toolchain.board import write as board_write
 from axera_pipeline.toolchain.pulsar2_run import stream
 
 PROG = "build"
@@ -60,7 +62,19 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     p.add_argument("--weight-type", help="pulsar2 -w")
     p.add_argument("--post-weight-type", help="pulsar2 --post_weight_type")
     p.add_argument("--model-type", help="pulsar2 --model_type (also the file prefix)")
-    p.add_argument("--bundle", action="store_true", help="also write <output>.tar.gz")
+    p.add_argument(
+        "--bundle", action="store_true", help="also write <output>.tar.gz, ready to copy to the board"
+    )
+    p.add_argument(
+        "--no-python-demo",
+        action="store_true",
+        help="axllm only: leave out the float32 .npy embedding table Axera's Python demo reads",
+    )
+    p.add_argument("--model-name", help="axllm's model_name (default: the model's name, lower case)")
+    p.add_argument(
+        "--axllm-tokenizer-type",
+        help="axllm's tokenizer_type (default: from data/axllm/tokenizer_types.json)",
+    )
     p.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
     return p.parse_args(argv)
 
@@ -92,36 +106,26 @@ def load_input(path: Path) -> checkpoint.Checkpoint:
     return ckpt
 
 
-def expected_files(prefix: str, prefill_len: int, layers: int) -> list[str]:
-    names = [f"{prefix}_p{prefill_len}_l{i}_together.axmodel" for i in range(layers)]
-    return [*names, f"{prefix}_post.axmodel"]
-
-
-def package(ckpt: checkpoint.Checkpoint, stage: Path, prefix: str, p: profiles.Profile) -> None:
+def write_embeddings(ckpt: checkpoint.Checkpoint, stage: Path, python_demo: bool) -> None:
+    """The one packaging step that needs torch, run in the GPTQ environment as its own process."""
     python = os.environ.get("GPTQ_ENV_PYTHON")
     if not python:
         raise UserError("packaging needs the GPTQ environment; run through `nox -s build-<chip>` or `make`")
-    cmd = [
-        python,
-        str(SCRIPTS / "package.py"),
-        "--checkpoint",
-        str(ckpt.path),
-        "--output",
-        str(stage),
-        "--prefix",
-        prefix,
-        "--prefill-len",
-        str(p.prefill_chunk),
-        "--kv-cache-len",
-        str(p.kv_cache_len),
-        "--max-prefill-len",
-        str(p.max_prefill_len),
-    ]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    cmd = [python, str(SCRIPTS / "package.py"), "--checkpoint", str(ckpt.path), "--output", str(stage)]
+    done = subprocess.run([*cmd, *([] if python_demo else ["--no-npy"])], capture_output=True, text=True)
     sys.stdout.write(done.stdout)
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
         raise UserError(f"packaging failed: {lines[-1] if lines else f'exit status {done.returncode}'}")
+
+
+def check_package(stage: Path, python_demo: bool) -> None:
+    """The same check as `nox -s check-package`: a package that would not load is a failed build."""
+    report = board_check.check(stage, python_demo=python_demo)
+    for note in report.notes:
+        say(f"note: {note}")
+    if not report.ok:
+        raise UserError("the package would not load on the board: " + "; ".join(report.problems))
 
 
 def write_bundle(folder: Path) -> Path:
@@ -152,6 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     pulsar2_args.render(command, p, "IN", "OUT")  # its limits, in its words, before anything starts
     prefix = p.model_type or ckpt.model_type
     layers = int(ckpt.text_config["num_hidden_layers"])
+    options = board_write.PackageOptions(
+        python_demo=not args.no_python_demo,
+        model_name=args.model_name or "",
+        tokenizer_type=args.axllm_tokenizer_type or "",
+    )
+    board = board_write.prepare(ckpt, options)  # tokenizer and axllm names: fail now, not after pulsar2
     say(f"{p.name}: {p.description or p.chip}; pulsar2 {chain.version} ({chain.kind}), {command}")
 
     inputs = {
@@ -159,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         "profile": p.as_dict(),
         "toolchain": {"version": chain.version, "commit": chain.commit, "image_id": chain.image_id},
         "command": command,
-        "package_format": PACKAGE_FORMAT,
+        "package": {"format": PACKAGE_FORMAT, **options.__dict__},
     }
     if not args.force and manifest.is_up_to_date(output, inputs):
         say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
@@ -181,7 +191,11 @@ def main(argv: list[str] | None = None) -> int:
         say(f"{ckpt.path} -> {output}: {layers} layers, {p.parallel} at a time (log: build.log)")
         stop_container = (lambda: docker.stop(chain, container)) if container else None
         code, facts = stream(cmd, env, stage / "build.log", stop_container)
-        missing = [n for n in expected_files(prefix, p.prefill_chunk, layers) if not (stage / n).is_file()]
+        expected = [
+            *board_layout.layer_files(prefix, p.prefill_chunk, layers),
+            board_layout.post_model(prefix),
+        ]
+        missing = [n for n in expected if not (stage / n).is_file()]
         verdict = pulsar2_log.judge(code, facts, missing, p.parallel)
         if not verdict.ok:
             failed_log = output.with_name(output.name + ".failed.log")
@@ -189,8 +203,23 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"{verdict.message} (full log: {failed_log})")
         say(verdict.message)
         built = time.monotonic()
-        package(ckpt, stage, prefix, p)
-        files = sorted(f for f in stage.iterdir() if f.is_file())
+        write_embeddings(ckpt, stage, options.python_demo)
+        summary = board_write.write(
+            stage,
+            board,
+            folder_name=output.name,
+            prefix=prefix,
+            profile=p,
+            pulsar2=chain.version,
+            command=command,
+        )
+        say(
+            f"package: {board_layout.TOKENIZER_TXT} ({summary['tokenizer_txt_type']}, "
+            f"{summary['tokens']} tokens), "
+            f"tokenizer_type {summary['tokenizer_type']}, model_name {summary['model_name']}"
+        )
+        check_package(stage, options.python_demo)
+        files = sorted(f for f in stage.rglob("*") if f.is_file())
         manifest.write(
             stage,
             {
@@ -204,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                     "environment": p.env,
                     "toolchain": chain.describe(),
                     "files": manifest.hash_files(files, stage),
+                    "package": summary,
                     "timings_s": {
                         "build": round(built - started, 1),
                         "package": round(time.monotonic() - built, 1),

@@ -1,0 +1,64 @@
+"""README.md in a package: how to run it with axllm and Axera's Python demo, and what it was built for."""
+
+from __future__ import annotations
+
+from axera_pipeline.common import board_layout as layout
+
+
+def text(
+    *,
+    folder_name: str,
+    model: str,
+    chip: str,
+    profile: str,
+    context_len: int,
+    prefill_chunk: int,
+    longest_prefill: int,
+    pulsar2: str,
+    command: str,
+    python_demo: bool,
+) -> str:
+    lines = [
+        f"# {model} for {chip}",
+        "",
+        f"Built by axera-llm-pipeline with pulsar2 {pulsar2} (`{command}`, profile `{profile}`): "
+        f"{context_len}-token context, prefill in chunks of {prefill_chunk} tokens, prompts up to "
+        f"{longest_prefill} tokens.",
+        "",
+        "## axllm (C++ runtime)",
+        "",
+        "```sh",
+        f"axllm run {folder_name}        # or: axllm serve {folder_name}",
+        "```",
+        "",
+        f"axllm reads `{layout.CONFIG}` (its own schema), `{layout.TOKENIZER_TXT}`, `{layout.POST_CONFIG}`, "
+        f"the `.axmodel` files and `{layout.EMBED_BF16}` from this folder.",
+        "",
+        "## Axera's Python demo",
+        "",
+    ]
+    if python_demo:
+        lines += [
+            "```sh",
+            f"python3 infer_axmodel.py --hf_model {folder_name}/{layout.HF_DIR} --axmodel_path {folder_name} "
+            '-q "..."',
+            "```",
+            "",
+            f"The demo reads `{layout.EMBED_NPY}` and the layer files here, and the Hugging Face config and "
+            f"tokenizer from `{layout.HF_DIR}/` (loadable with transformers 4.57.1, which the demo pins, "
+            "and 5.x).",
+        ]
+        if prefill_chunk != layout.DEMO_PREFILL_CHUNK or context_len - 1 != layout.DEMO_KV_CACHE:
+            lines += [
+                "",
+                f"Note: the demo hard-codes {layout.DEMO_PREFILL_CHUNK}-token prefill chunks and a "
+                f"{layout.DEMO_KV_CACHE}-token KV cache (the 2k build); this package was built with "
+                f"{prefill_chunk}-token chunks and a {context_len - 1}-token KV cache, so change those "
+                "constants in the demo (or use axllm).",
+            ]
+    else:
+        lines += [
+            f"Built with `--no-python-demo`: `{layout.EMBED_NPY}` is left out, so only axllm can run it.",
+        ]
+    lines += ["", f"`{layout.MANIFEST}` records every file's sha256 and how it was built.", ""]
+    return "\n".join(lines)

@@ -1,0 +1,257 @@
+"""Write axllm's tokenizer.txt from a Hugging Face tokenizer folder, with no Hugging Face library.
+
+The format (shared/notes/axllm.md, tokenizer.axera's reader): line 1 `430 <type>`; line 2
+`<n_special> <n_stop> <n_prefix>`; line 3 those ids; then the body of the type:
+- 3, Hugging Face byte-level BPE: `<vocab_len> <merge_len>`, the raw token strings in id order, the merges;
+- 1, tiktoken-style: `<N>`, then each token's bytes in base64, the line index being the id;
+- 0, SentencePiece: `<N>`, then `<base64 piece> <score> <piece type>` per id (`▁` written as a space).
+Lines end in `\\n` only (the reader uses getline), so no token may hold a newline.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.toolchain.board import sentencepiece_model
+
+MAGIC = 430
+SENTENCEPIECE, TIKTOKEN, BERT, HUGGINGFACE = 0, 1, 2, 3
+TYPE_NAMES = {
+    SENTENCEPIECE: "sentencepiece",
+    TIKTOKEN: "tiktoken",
+    BERT: "bert",
+    HUGGINGFACE: "huggingface BPE",
+}
+
+
+@dataclass
+class TokenizerTxt:
+    kind: int
+    special: list[int]
+    stop: list[int]
+    prefix: list[int]
+    body: list[str] = field(repr=False)
+    entries: int = 0  # tokens in the vocabulary
+
+    def text(self) -> str:
+        head = [
+            f"{MAGIC} {self.kind}",
+            f"{len(self.special)} {len(self.stop)} {len(self.prefix)}",
+            " ".join(str(i) for i in [*self.special, *self.stop, *self.prefix]),
+        ]
+        return "\n".join([*head, *self.body]) + "\n"
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's reversible byte <-> printable character table, used by byte-level BPE vocabularies."""
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    table, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            table[b] = chr(b)
+        else:
+            table[b] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path} cannot be read as JSON: {exc}".splitlines()[0]) from None
+
+
+def _token_text(value) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return value.get("content")
+    return None
+
+
+def _ids_of(tokenizer: dict) -> dict[str, int]:
+    """Every token's id: the model vocabulary plus added tokens."""
+    ids = dict((tokenizer.get("model") or {}).get("vocab") or {})
+    for added in tokenizer.get("added_tokens", []):
+        ids[added["content"]] = int(added["id"])
+    return ids
+
+
+def special_ids(tokenizer: dict) -> list[int]:
+    """Added tokens: the board matches them in text as whole tokens, as Hugging Face does."""
+    return sorted({int(a["id"]) for a in tokenizer.get("added_tokens", [])})
+
+
+def stop_ids(folder: Path, ids: dict[str, int]) -> list[int]:
+    """Every EOS the tokenizer and generation_config.json name, in order, without repeats."""
+    found: list[int] = []
+    config = folder / "tokenizer_config.json"
+    if config.is_file():
+        eos = _token_text(_read_json(config).get("eos_token"))
+        if eos is not None and eos in ids:
+            found.append(ids[eos])
+    generation = folder / "generation_config.json"
+    if generation.is_file():
+        eos_ids = _read_json(generation).get("eos_token_id")
+        found += [eos_ids] if isinstance(eos_ids, int) else [i for i in eos_ids or [] if isinstance(i, int)]
+    return list(dict.fromkeys(found))
+
+
+def prefix_ids(tokenizer: dict) -> list[int]:
+    """Tokens the tokenizer puts before plain text (its post-processor's template), e.g. a BOS."""
+    post = tokenizer.get("post_processor") or {}
+    processors = post.get("processors", [post]) if post.get("type") == "Sequence" else [post]
+    for proc in processors:
+        if proc.get("type") != "TemplateProcessing":
+            continue
+        prefix: list[int] = []
+        for piece in proc.get("single", []):
+            if "Sequence" in piece:
+                return prefix
+            name = piece.get("SpecialToken", {}).get("id")
+            prefix += proc.get("special_tokens", {}).get(name, {}).get("ids", [])
+    return []
+
+
+def _check_line_safe(token: str, where: str) -> None:
+    if "\n" in token:
+        raise UserError(f"{where}: token {token!r} holds a newline, which tokenizer.txt cannot carry")
+
+
+def _in_id_order(ids: dict[str, int], what: str) -> list[str]:
+    by_id: dict[int, str] = {}
+    for token, i in ids.items():
+        _check_line_safe(token, what)
+        by_id[i] = token
+    size = max(by_id) + 1 if by_id else 0
+    # Holes would be read back as empty tokens; a unique placeholder can never match text.
+    return [by_id.get(i, f"<|unused_{i}|>") for i in range(size)]
+
+
+def from_byte_level_bpe(folder: Path, tokenizer: dict) -> TokenizerTxt:
+    ids = _ids_of(tokenizer)
+    vocab = _in_id_order(ids, "tokenizer.json")
+    merges: list[str] = []
+    for merge in tokenizer["model"].get("merges", []):
+        pair = merge.split(" ", 1) if isinstance(merge, str) else list(merge)
+        if len(pair) != 2 or " " in pair[0] or " " in pair[1]:
+            raise UserError(f"tokenizer.json: merge {merge!r} cannot be written as `left right`")
+        merges.append(f"{pair[0]} {pair[1]}")
+    body = [f"{len(vocab)} {len(merges)}", *vocab, *merges]
+    # Like Axera's converter for this type: no prefix ids (chat templates write their own BOS).
+    return TokenizerTxt(
+        HUGGINGFACE, special_ids(tokenizer), stop_ids(folder, ids), [], body, entries=len(vocab)
+    )
+
+
+def from_tiktoken(folder: Path, ranks_file: Path, tokenizer: dict) -> TokenizerTxt:
+    by_id: dict[int, bytes] = {}
+    for number, line in enumerate(ranks_file.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            token, rank = line.split()
+            by_id[int(rank)] = base64.b64decode(token, validate=True)
+        except ValueError:
+            raise UserError(f"{ranks_file}:{number} is not `<base64 token> <rank>`") from None
+    ids: dict[str, int] = {}
+    for added in tokenizer.get("added_tokens", []):
+        by_id[int(added["id"])] = added["content"].encode()
+        ids[added["content"]] = int(added["id"])
+    size = max(by_id) + 1
+    body = [str(size), *(base64.b64encode(by_id.get(i, b"")).decode() for i in range(size))]
+    return TokenizerTxt(
+        TIKTOKEN, special_ids(tokenizer), stop_ids(folder, ids), prefix_ids(tokenizer), body, size
+    )
+
+
+def from_vocab_only(folder: Path, tokenizer: dict, vocab_ids: dict[str, int]) -> TokenizerTxt:
+    """A vocabulary without merges: token bytes by id (byte-level characters mapped back to bytes)."""
+    decode = {ch: b for b, ch in bytes_to_unicode().items()}
+    ids = {**vocab_ids, **{a["content"]: int(a["id"]) for a in tokenizer.get("added_tokens", [])}}
+    added = {a["content"] for a in tokenizer.get("added_tokens", [])}
+    by_id: dict[int, bytes] = {}
+    for token, i in ids.items():
+        if token not in added and all(ch in decode for ch in token):
+            by_id[i] = bytes(decode[ch] for ch in token)
+        else:
+            by_id[i] = token.encode()
+    size = max(by_id) + 1
+    body = [str(size), *(base64.b64encode(by_id.get(i, b"")).decode() for i in range(size))]
+    return TokenizerTxt(
+        TIKTOKEN, special_ids(tokenizer), stop_ids(folder, ids), prefix_ids(tokenizer), body, size
+    )
+
+
+def from_sentencepiece(folder: Path, model_file: Path, tokenizer: dict) -> TokenizerTxt:
+    pieces = sentencepiece_model.read_pieces(model_file)
+    ids = {p.piece: i for i, p in enumerate(pieces)}
+    body_pieces = [(p.piece, p.score, p.kind) for p in pieces]
+    for added in sorted(tokenizer.get("added_tokens", []), key=lambda a: int(a["id"])):
+        i = int(added["id"])
+        ids[added["content"]] = i
+        if i >= len(body_pieces):  # tokens added on top of the model (e.g. gemma3's image token)
+            body_pieces += [("", 0.0, sentencepiece_model.UNUSED)] * (i - len(body_pieces))
+            body_pieces.append((added["content"], 0.0, sentencepiece_model.USER_DEFINED))
+    lines = []
+    for piece, score, kind in body_pieces:
+        # The board encodes raw text, so spaces must meet the pieces' ▁ as spaces (as Axera's converter does).
+        data = piece.replace("\u2581", " ").encode()
+        lines.append(f"{base64.b64encode(data).decode()} {score!r} {kind}")
+    return TokenizerTxt(
+        SENTENCEPIECE,
+        special_ids(tokenizer),
+        stop_ids(folder, ids),
+        prefix_ids(tokenizer),
+        [str(len(lines)), *lines],
+        len(lines),
+    )
+
+
+def describe(tokenizer: dict) -> str:
+    model = tokenizer.get("model") or {}
+    pre = (tokenizer.get("pre_tokenizer") or {}).get("type", "none")
+    return f"a {model.get('type', 'unknown')} tokenizer.json (pre-tokenizer {pre})"
+
+
+def _is_byte_level(tokenizer: dict) -> bool:
+    def has(node) -> bool:
+        if not isinstance(node, dict):
+            return False
+        return node.get("type") == "ByteLevel" or any(has(n) for n in node.get("pretokenizers", []))
+
+    return has(tokenizer.get("pre_tokenizer")) or (tokenizer.get("decoder") or {}).get("type") == "ByteLevel"
+
+
+def convert(folder: Path) -> TokenizerTxt:
+    """Pick the type from the files, as Axera's converter does, and write the matching body."""
+    tokenizer_json = folder / "tokenizer.json"
+    tokenizer = _read_json(tokenizer_json) if tokenizer_json.is_file() else {}
+    if (folder / "tokenizer.model").is_file():
+        return from_sentencepiece(folder, folder / "tokenizer.model", tokenizer)
+    tiktoken = sorted(folder.glob("*.tiktoken"))
+    if tiktoken:
+        return from_tiktoken(folder, tiktoken[0], tokenizer)
+    model = tokenizer.get("model") or {}
+    if model.get("type") == "BPE" and model.get("merges") and _is_byte_level(tokenizer):
+        return from_byte_level_bpe(folder, tokenizer)
+    if model.get("type") in ("WordLevel", "BPE") and model.get("vocab") and not model.get("merges"):
+        return from_vocab_only(folder, tokenizer, dict(model["vocab"]))
+    if (folder / "vocab.json").is_file() and not (folder / "merges.txt").is_file():
+        return from_vocab_only(folder, tokenizer, _read_json(folder / "vocab.json"))
+    if not tokenizer:
+        raise UserError(f"{folder} has no tokenizer.json, tokenizer.model or *.tiktoken to convert")
+    raise UserError(
+        f"cannot write tokenizer.txt from {describe(tokenizer)} in {folder}: axllm reads byte-level BPE "
+        "(type 3), vocabulary-only/tiktoken (type 1) or a SentencePiece tokenizer.model (type 0); "
+        "put the model's tokenizer.model next to it for SentencePiece-style tokenizers"
+    )

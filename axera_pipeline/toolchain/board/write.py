@@ -1,0 +1,122 @@
+"""Write everything of a board package except the axmodels and the embedding tables (GPTQ side)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from axera_pipeline.common import atomic
+from axera_pipeline.common import board_layout as layout
+from axera_pipeline.common.checkpoint import Checkpoint
+from axera_pipeline.toolchain.board import axllm_config, hf_folder, readme, tokenizer_txt
+from axera_pipeline.toolchain.profiles import Profile
+
+
+@dataclass(frozen=True)
+class PackageOptions:
+    python_demo: bool = True
+    model_name: str = ""
+    tokenizer_type: str = ""
+
+
+def source_name(ckpt: Checkpoint) -> str:
+    """The original model's name, from the quantize manifest (the checkpoint folder is gptq-int4)."""
+    try:
+        manifest = json.loads((ckpt.path / layout.MANIFEST).read_text(encoding="utf-8"))
+        return Path(str(manifest["inputs"]["model"]["source"]).rstrip("/")).name
+    except (OSError, ValueError, KeyError, TypeError):
+        return ckpt.path.parent.name
+
+
+def adds_bos(folder: Path, converted: tokenizer_txt.TokenizerTxt) -> bool:
+    """Whether the Hugging Face tokenizer puts a BOS before plain text (axllm's `bos`)."""
+    config = folder / "tokenizer_config.json"
+    flag = json.loads(config.read_text(encoding="utf-8")).get("add_bos_token") if config.is_file() else None
+    if isinstance(flag, bool):
+        return flag
+    tokenizer = folder / "tokenizer.json"
+    if tokenizer.is_file():
+        return bool(tokenizer_txt.prefix_ids(json.loads(tokenizer.read_text(encoding="utf-8"))))
+    return bool(converted.prefix)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What can be decided before pulsar2 runs, so a tokenizer axllm cannot read fails in seconds."""
+
+    ckpt: Checkpoint
+    options: PackageOptions
+    tokenizer: tokenizer_txt.TokenizerTxt
+    tokenizer_type: str
+    name: str
+
+
+def prepare(ckpt: Checkpoint, options: PackageOptions) -> Prepared:
+    return Prepared(
+        ckpt,
+        options,
+        tokenizer_txt.convert(ckpt.path),
+        axllm_config.tokenizer_type(ckpt.model_type, options.tokenizer_type),
+        axllm_config.model_name(source_name(ckpt), options.model_name),
+    )
+
+
+def write(
+    stage: Path,
+    board: Prepared,
+    *,
+    folder_name: str,
+    prefix: str,
+    profile: Profile,
+    pulsar2: str,
+    command: str,
+) -> dict[str, object]:
+    """tokenizer.txt, config.json, post_config.json, the Hugging Face subfolder and README.md."""
+    ckpt, options, converted, name = board.ckpt, board.options, board.tokenizer, board.name
+    text = ckpt.text_config
+    atomic.write_text(stage / layout.TOKENIZER_TXT, converted.text())
+    config = axllm_config.config(
+        name=name,
+        tokenizer_type=board.tokenizer_type,
+        prefix=prefix,
+        prefill_chunk=profile.prefill_chunk,
+        layers=int(text["num_hidden_layers"]),
+        vocab=int(text["vocab_size"]),
+        hidden=int(text["hidden_size"]),
+        bos=adds_bos(ckpt.path, converted),
+        hf_config=ckpt.config,
+        runtime={
+            "prefill_token_num": profile.prefill_chunk,
+            "prefill_max_token_num": profile.longest_prefill,
+            "max_token_len": profile.context_len,
+        },
+    )
+    atomic.write_text(stage / layout.CONFIG, json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+    gen_file = ckpt.path / "generation_config.json"
+    generation = json.loads(gen_file.read_text(encoding="utf-8")) if gen_file.is_file() else {}
+    post = axllm_config.post_config(generation)
+    atomic.write_text(stage / layout.POST_CONFIG, json.dumps(post, indent=2) + "\n")
+    hf_folder.write(ckpt.path, stage / layout.HF_DIR)
+    atomic.write_text(
+        stage / layout.README,
+        readme.text(
+            folder_name=folder_name,
+            model=name,
+            chip=profile.chip,
+            profile=profile.name,
+            context_len=profile.context_len,
+            prefill_chunk=profile.prefill_chunk,
+            longest_prefill=profile.longest_prefill,
+            pulsar2=pulsar2,
+            command=command,
+            python_demo=options.python_demo,
+        ),
+    )
+    return {
+        "model_name": name,
+        "tokenizer_type": config["tokenizer_type"],
+        "tokenizer_txt_type": tokenizer_txt.TYPE_NAMES[converted.kind],
+        "tokens": converted.entries,
+        "stop_ids": converted.stop,
+    }

@@ -1,0 +1,24 @@
+"""`nox -s check-package -- DIR`: check a folder as axllm and Axera's Python demo would read it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from axera_pipeline.common.cli import Parser, UserError
+from axera_pipeline.toolchain.board.check import check
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = Parser(prog="check-package", description=__doc__.splitlines()[0])
+    p.add_argument("folder", type=Path, help="a chip build's folder, or one of Axera's releases")
+    p.add_argument("--axllm-only", action="store_true", help="skip what only the Python demo reads")
+    args = p.parse_args(argv)
+    report = check(args.folder, python_demo=False if args.axllm_only else None)
+    for problem in report.problems:
+        print(f"problem  {problem}", flush=True)
+    for note in report.notes:
+        print(f"note     {note}", flush=True)
+    if not report.ok:
+        raise UserError(f"{len(report.problems)} problem(s): {args.folder} would not load as it is")
+    print(f"ok       {args.folder} loads as axllm and the Python demo read it", flush=True)
+    return 0

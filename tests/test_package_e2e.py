@@ -1,0 +1,236 @@
+"""End-to-end: board packages that axllm and Axera's Python demo load as they are, and `check-package`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tarfile
+
+import pytest
+from conftest import FAKES, HELPERS, ROOT, read_json, run_cmd
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def built_llama_ax650(tiny_llama, build_dir):
+    """`make build-ax650` on the tiny llama model (quantized first), with the local stand-in pulsar2."""
+    env = {"BUILD_DIR": str(build_dir), "PULSAR2_BIN": str(FAKES / "pulsar2")}
+    done = run_cmd(["make", "build-ax650", f"MODEL={tiny_llama}"], env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return build_dir / tiny_llama.name / "ax650"
+
+
+def check_package(folder, *extra):
+    return run_cmd(["nox", "-s", "check-package", "--", str(folder), *extra])
+
+
+def problems(done) -> list[str]:
+    return [ln.split(None, 1)[1] for ln in done.stdout.splitlines() if ln.startswith("problem ")]
+
+
+@pytest.mark.parametrize("model", ["hunyuan", "llama"])
+def test_a_chip_build_passes_the_package_check(model, built_ax650, built_llama_ax650):
+    folder = built_ax650 if model == "hunyuan" else built_llama_ax650
+    done = check_package(folder)
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert problems(done) == []
+    config = read_json(folder / "config.json")
+    assert config["tokenizer_type"] == ("HunYuan" if model == "hunyuan" else "SmolLM2")
+    assert config["url_tokenizer_model"] == "tokenizer.txt" and config["use_mmap_load_embed"] is True
+    for key in ("template_filename_axmodel", "filename_post_axmodel", "filename_tokens_embed"):
+        assert "/" not in config[key]
+
+
+def test_make_check_package(built_ax650, build_dir, tiny_hunyuan):
+    done = run_cmd(["make", "check-package", f"DIR={built_ax650}"])
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "loads as axllm and the Python demo read it" in done.stdout
+
+
+def broken(folder, variant: str) -> None:
+    config_file = folder / "config.json"
+    config = read_json(config_file)
+    if variant == "missing key":
+        del config["tokens_embed_num"]
+    elif variant == "wrong type":
+        config["axmodel_num"] = "2"
+    elif variant == "./ path":
+        config["filename_tokens_embed"] = "./" + config["filename_tokens_embed"]
+    elif variant == "missing layer":
+        (folder / (config["template_filename_axmodel"] % 1)).unlink()
+    elif variant == "short embedding file":
+        path = folder / config["filename_tokens_embed"]
+        path.write_bytes(path.read_bytes()[:-2])
+    elif variant == "bad tokenizer header":
+        path = folder / "tokenizer.txt"
+        path.write_text("431 3\n" + path.read_text().split("\n", 1)[1])
+    elif variant == "missing post_config key":
+        post = read_json(folder / "post_config.json")
+        del post["top_k"]
+        (folder / "post_config.json").write_text(json.dumps(post))
+    config_file.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("variant", "line"),
+    [
+        ("missing key", "config.json has no tokens_embed_num (axllm requires it)"),
+        ("wrong type", "config.json axmodel_num must be an integer, not '2'"),
+        (
+            "missing layer",
+            "1 of 2 layer files (axmodel_num) are missing: hunyuan_v1_dense_p128_l1_together.axmodel",
+        ),
+        (
+            "short embedding file",
+            "model.embed_tokens.weight.bfloat16.bin is 524286 bytes; tokens_embed_num x",
+        ),
+        ("bad tokenizer header", "tokenizer.txt header '431 3' must be `430 <type 0-3>`"),
+        ("missing post_config key", "post_config.json has no top_k (axllm reads all nine keys)"),
+        (
+            "./ path",
+            "config.json filename_tokens_embed './model.embed_tokens.weight.bfloat16.bin' must be a bare",
+        ),
+    ],
+)
+def test_each_broken_variant_fails_with_its_own_line(variant, line, built_ax650, tmp_path):
+    copy = tmp_path / "ax650"
+    shutil.copytree(built_ax650, copy)
+    broken(copy, variant)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in copy.rglob("*"))
+    done = check_package(copy)
+    assert done.returncode != 0
+    found = problems(done)
+    assert len(found) == 1 and found[0].startswith(line), found
+    assert "check-package: error: 1 problem(s)" in done.stdout + done.stderr
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in copy.rglob("*")) == before  # nothing changed
+
+
+@pytest.mark.parametrize("model", ["hunyuan", "llama"])
+def test_tokenizer_txt_reads_back_as_the_board_reads_it(
+    model, built_ax650, built_llama_ax650, tiny_hunyuan, tiny_llama, gptq_python, tmp_path, record_property
+):
+    folder, source = (built_ax650, tiny_hunyuan) if model == "hunyuan" else (built_llama_ax650, tiny_llama)
+    done = subprocess.run(
+        [
+            gptq_python,
+            str(HELPERS / "tokenizer_roundtrip.py"),
+            str(source),
+            str(folder / "tokenizer.txt"),
+            "--type1-copy",
+            str(tmp_path / "type1.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["type"] == 3 and report["vocab_match"] is True
+    assert report["vocab_size"][0] == report["vocab_size"][1]
+    assert set(report["bpe_agreement"]) == {"zh", "en", "fr", "de", "es", "ja", "ko", "ru", "pt"}
+    assert all(v == 1.0 for v in report["bpe_agreement"].values()), report["mismatches"]
+    eos = read_json(source / "generation_config.json")["eos_token_id"]
+    assert set([eos] if isinstance(eos, int) else eos) <= set(report["stop"])
+    greedy = report["type1_copy"]
+    assert greedy["vocab_match"] is True and 0.0 < greedy["greedy_token_agreement"] <= 1.0
+    record_property("type1_greedy_agreement", greedy)
+    print(f"\n{model}: type 1 greedy longest match agrees with BPE on {greedy}")
+
+
+@pytest.fixture(scope="session")
+def board_demo_python(tmp_path_factory) -> str:
+    """A small venv as a board-side Python has it for Axera's demo: transformers 4.57.1, no torch."""
+    venv = ROOT / ".nox" / "board-demo"
+    python = venv / "bin" / "python"
+    stamp = venv / ".lock-sha"
+    lock = (ROOT / "envs" / "board-demo.lock").read_bytes()
+    import hashlib
+
+    digest = hashlib.sha256(lock).hexdigest()
+    if not (python.exists() and stamp.is_file() and stamp.read_text() == digest):
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run(["uv", "venv", "--quiet", "-p", "python3", str(venv)], check=True)
+        subprocess.run(
+            ["uv", "pip", "sync", "--quiet", "--python", str(python), str(ROOT / "envs" / "board-demo.lock")],
+            check=True,
+        )
+        stamp.write_text(digest)
+    return str(python)
+
+
+LOAD = """
+import json, sys
+from transformers import AutoConfig, AutoTokenizer, __version__
+config = AutoConfig.from_pretrained(sys.argv[1])
+tok = AutoTokenizer.from_pretrained(sys.argv[1])
+messages = [{"role": "user", "content": "hello"}]
+prompt = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+print(json.dumps({"version": __version__, "model_type": config.model_type, "layers": config.num_hidden_layers,
+                  "ids": tok(prompt, add_special_tokens=False)["input_ids"], "eos": tok.eos_token_id}))
+"""
+
+
+def test_hf_subfolder_loads_with_the_demos_transformers_and_with_5x(
+    built_ax650, board_demo_python, gptq_python
+):
+    results = []
+    for python in (board_demo_python, gptq_python):
+        done = subprocess.run(
+            [python, "-c", LOAD, str(built_ax650 / "hf_tokenizer")], capture_output=True, text=True, cwd=ROOT
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    old, new = results
+    assert old["version"] == "4.57.1" and new["version"].startswith("5.")
+    assert old["model_type"] == new["model_type"] == "hunyuan_v1_dense" and old["layers"] == 2
+    assert old["ids"] == new["ids"] and old["eos"] == new["eos"]
+
+
+def test_no_python_demo_and_bundle(quantized_hunyuan, tmp_path):
+    out = tmp_path / "ax650"
+    done = run_cmd(
+        [
+            "nox",
+            "-s",
+            "build-ax650",
+            "--",
+            "--input",
+            str(quantized_hunyuan),
+            "--output",
+            str(out),
+            "--no-python-demo",
+            "--bundle",
+        ],
+        env={"PULSAR2_BIN": str(FAKES / "pulsar2")},
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert not (out / "model.embed_tokens.weight.npy").exists()
+    assert "only axllm can run it" in (out / "README.md").read_text()
+    with tarfile.open(tmp_path / "ax650.tar.gz") as tar:
+        names = set(tar.getnames())
+    assert {"ax650/config.json", "ax650/tokenizer.txt", "ax650/hf_tokenizer/tokenizer.json"} <= names
+    checked = check_package(out)
+    assert checked.returncode == 0 and "Python demo cannot run this folder" in checked.stdout
+
+
+def test_a_package_that_would_not_load_is_a_failed_build(quantized_hunyuan, tmp_path):
+    parent = tmp_path / "odd%dir"
+    done = run_cmd(
+        [
+            "nox",
+            "-s",
+            "build-ax650",
+            "--",
+            "--input",
+            str(quantized_hunyuan),
+            "--output",
+            str(parent / "ax650"),
+        ],
+        env={"PULSAR2_BIN": str(FAKES / "pulsar2")},
+    )
+    assert done.returncode != 0
+    errors = [ln for ln in (done.stdout + done.stderr).splitlines() if "build: error:" in ln]
+    assert len(errors) == 1 and "the package would not load on the board: the folder path" in errors[0]
+    assert not (parent / "ax650").exists() and not [p for p in parent.iterdir() if p.name.startswith(".")]
