@@ -24,6 +24,9 @@ nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"
 nox.options.error_on_external_run = True
 
+# Ctrl-C: nox gives a child 0.3 s by default before terminating it; removing a staging folder with
+# GPTQModel's offload copy, or stopping a pulsar2 container, takes longer on a busy machine.
+CLEANUP = {"interrupt_timeout": 120.0, "terminate_timeout": 30.0}
 LOCK_PLATFORM = ["--python-version", "3.13", "--python-platform", "x86_64-manylinux_2_28"]
 
 
@@ -37,7 +40,7 @@ def gptq_python(session: nox.Session) -> str:
 
 def run_in_gptq_env(session: nox.Session, script: str, *args: str) -> None:
     python = gptq_python(session)
-    session.run(python, str(ROOT / "scripts" / script), *args, external=True)
+    session.run(python, str(ROOT / "scripts" / script), *args, external=True, **CLEANUP)
 
 
 def install_lock(session: nox.Session, name: str) -> None:
@@ -48,7 +51,7 @@ def build_for(session: nox.Session, *profile: str) -> None:
     """Run scripts/build.py in the host venv; packaging reaches the GPTQ env through GPTQ_ENV_PYTHON."""
     install_lock(session, "host")
     env = {"GPTQ_ENV_PYTHON": gptq_python(session)}
-    session.run("python", str(ROOT / "scripts" / "build.py"), *profile, *session.posargs, env=env)
+    session.run("python", str(ROOT / "scripts" / "build.py"), *profile, *session.posargs, env=env, **CLEANUP)
 
 
 @nox.session(python=False, default=False)
@@ -87,7 +90,7 @@ def build(session: nox.Session) -> None:
 def toolchain(session: nox.Session) -> None:
     """Prepare the pulsar2 toolchain (load the image, unpack the package) and report it, one line each."""
     install_lock(session, "host")
-    session.run("python", str(ROOT / "scripts" / "toolchain.py"), *session.posargs)
+    session.run("python", str(ROOT / "scripts" / "toolchain.py"), *session.posargs, **CLEANUP)
 
 
 @nox.session(name="check-package", default=False)
@@ -117,12 +120,12 @@ def doctor(session: nox.Session) -> None:
         session.error(f"missing: {', '.join(missing)}")
 
 
-BENCHMARKS = ("overhead", "warm_start", "scaling", "gemma", "environment", "report")
+BENCHMARKS = ("overhead", "warm_start", "scaling", "gemma", "environment", "faults", "report")
 
 
 @nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
-    """Run one benchmark (overhead, warm_start, scaling, gemma, environment) or `report` (BENCHMARKS.md)."""
+    """Run one benchmark (overhead, warm_start, scaling, gemma, environment, faults) or `report`."""
     if not session.posargs or session.posargs[0] not in BENCHMARKS:
         session.error(f"name a benchmark: nox -s bench -- {'|'.join(BENCHMARKS)} [options]")
     name, *options = session.posargs

@@ -26,6 +26,12 @@ SECTIONS = [
         "Target: GPTQ loses at most 5 chrF points where round-to-nearest loses about 24.",
     ),
     ("environment", "5. GPTQ environment creation", "Cold (empty uv cache) vs warm, and its size."),
+    (
+        "faults",
+        "6. Faults",
+        "Every fault tried and what happened to the output. Target: earlier output intact every time, "
+        "one line for the user, nothing left behind that the next run does not reclaim.",
+    ),
 ]
 
 

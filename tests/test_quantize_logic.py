@@ -63,8 +63,35 @@ def write_model(folder: Path, **config) -> checkpoint.Checkpoint:
         "num_attention_heads": 4,
     }
     (folder / "config.json").write_text(json.dumps({**base, **config}))
-    (folder / "model.safetensors").write_bytes(b"\0" * 1000)
+    write_safetensors(folder / "model.safetensors", 992)
     return checkpoint.load_checkpoint(folder)
+
+
+def write_safetensors(path: Path, data_bytes: int) -> None:
+    """A well-formed safetensors file: one uint8 tensor of `data_bytes` bytes."""
+    header = json.dumps(
+        {"w": {"dtype": "U8", "shape": [data_bytes], "data_offsets": [0, data_bytes]}}
+    ).encode()
+    path.write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * data_bytes)
+
+
+def test_corrupt_inputs_are_one_line_naming_the_file(tmp_path):
+    good = write_model(tmp_path / "m")
+    weights = good.path / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    with pytest.raises(UserError, match="model.safetensors is truncated: its header describes"):
+        checkpoint.load_checkpoint(good.path)
+    weights.write_bytes(b"\xff" * 64)
+    with pytest.raises(UserError, match="model.safetensors is not a readable safetensors file"):
+        checkpoint.load_checkpoint(good.path)
+    write_safetensors(weights, 16)
+    (good.path / "tokenizer.json").write_text('{"model": {"type": "BPE"')
+    with pytest.raises(UserError, match="tokenizer.json does not parse"):
+        checkpoint.load_checkpoint(good.path)
+    (good.path / "tokenizer.json").unlink()
+    (good.path / "config.json").write_text('{"model_type": "lla')
+    with pytest.raises(UserError, match="config.json is not valid JSON"):
+        checkpoint.load_checkpoint(good.path)
 
 
 def test_group_size_must_divide_widths(tmp_path):

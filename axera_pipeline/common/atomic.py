@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from axera_pipeline.common import faults, locks
 from axera_pipeline.common.cli import UserError
+
+# How a full disk shows: OSError from Python, or the text of an error from a library in Rust or C++.
+DISK_FULL_TEXT = ("No space left on device", "os error 28", "Disk quota exceeded")
 
 
 def check_destination(output: Path) -> None:
@@ -39,11 +44,73 @@ def check_free_space(where: Path, needed: int, what: str) -> None:
         )
 
 
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def size(n: int) -> str:
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def reclaim_stale(output: Path, say: Callable[[str], None]) -> int:
+    """Remove what runs that died (a kill, the OOM killer) left beside `output`; call it holding the lock.
+
+    Only one run at a time writes an output, so under its lock every staging folder is a dead run's.
+    """
+    stale = sorted(
+        p
+        for pattern in (f".{output.name}.tmp-*", f".{output.name}.old-*")
+        for p in output.parent.glob(pattern)
+        if p.is_dir()
+    )
+    if not stale:
+        return 0
+    reclaimed = sum(folder_bytes(p) for p in stale)
+    for path in stale:
+        shutil.rmtree(path, ignore_errors=True)
+    say(
+        f"removed {len(stale)} staging folder(s) left by interrupted runs of {output.name} "
+        f"({size(reclaimed)} reclaimed)"
+    )
+    return reclaimed
+
+
+@contextmanager
+def owned_output(output: Path, what: str, *, wait: bool, say: Callable[[str], None]) -> Iterator[None]:
+    """The one writer of `output` for the block, with what dead runs left behind cleared away."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with locks.exclusive(output, what, wait=wait, say=say):
+        reclaim_stale(output, say)
+        yield
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(text in str(exc) for text in DISK_FULL_TEXT)
+
+
+def disk_full_error(exc: BaseException, output: Path) -> UserError:
+    where = getattr(exc, "filename", None) or output
+    probe = output.parent
+    while not probe.exists():
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    return UserError(
+        f"disk full while writing {where} ({free / 2**20:.0f} MiB free under {probe}); "
+        "free some space and run again, the earlier output is unchanged"
+    )
+
+
 @contextmanager
 def staged_folder(output: Path) -> Iterator[Path]:
     """Yield a temporary folder beside `output`; on success it replaces `output` atomically.
 
-    On any exception (Ctrl-C included) the temporary folder is removed and `output` is untouched.
+    On any exception (Ctrl-C included) the temporary folder is removed and `output` is untouched;
+    a full disk becomes one line naming the path and the free space.
     """
     output.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{output.name}.tmp-", dir=output.parent))
@@ -52,7 +119,13 @@ def staged_folder(output: Path) -> Iterator[Path]:
     stage.chmod(0o777 & ~umask)  # mkdtemp's 0700 would otherwise become the output's mode
     try:
         yield stage
+        faults.at("renaming", output)
         replace_folder(stage, output)
+    except Exception as exc:
+        if is_disk_full(exc):
+            shutil.rmtree(stage, ignore_errors=True)  # first, so the free space reported is real
+            raise disk_full_error(exc, output) from None
+        raise
     finally:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)

@@ -70,6 +70,38 @@ class Checkpoint:
         return self.path.name
 
 
+JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "generation_config.json")
+
+
+def check_safetensors(path: Path) -> None:
+    """A truncated or corrupt .safetensors is one line naming the file, not a loader's traceback."""
+    size = path.stat().st_size
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            length = int.from_bytes(head, "little") if len(head) == 8 else -1
+            if not 0 < length <= size - 8:
+                raise ValueError("no safetensors header")
+            header = json.loads(handle.read(length))
+        ends = [int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        raise UserError(f"{path} is not a readable safetensors file (truncated or corrupt)") from None
+    if size < 8 + length + max(ends, default=0):
+        raise UserError(
+            f"{path} is truncated: its header describes {8 + length + max(ends)} bytes, the file holds {size}"
+        )
+
+
+def check_json_files(path: Path) -> None:
+    for name in JSON_FILES:
+        target = path / name
+        if target.is_file():
+            try:
+                json.loads(target.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise UserError(f"{target} does not parse ({str(exc).splitlines()[0]})") from None
+
+
 def load_checkpoint(path: Path) -> Checkpoint:
     config_file = path / "config.json"
     if not config_file.is_file():
@@ -83,6 +115,10 @@ def load_checkpoint(path: Path) -> Checkpoint:
         raise UserError(f"{config_file} has no model_type")
     if not ckpt.weights:
         raise UserError(f"{path} has no weights (*.safetensors or pytorch_model*.bin)")
+    for weights in ckpt.weights:
+        if weights.suffix == ".safetensors":
+            check_safetensors(weights)
+    check_json_files(path)
     return ckpt
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -19,14 +21,26 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (nox's second step after Ctrl-C, `kill`): clean up exactly as for Ctrl-C."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def run(main: Callable[[], int | None], prog: str) -> NoReturn:
-    """Call main(); turn UserError and Ctrl-C into one line and a non-zero exit."""
+    """Call main(); turn UserError, Ctrl-C and SIGTERM into one line and a non-zero exit."""
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = main() or 0
     except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr, flush=True)
         code = 1
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; no partial output was kept", file=sys.stderr, flush=True)
-        code = 130
+    except KeyboardInterrupt as exc:
+        code = 128 + (signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+        print(f"{prog}: interrupted; the earlier output is unchanged", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # Cleanup is done; worker threads of the libraries must not keep the process alive.
+        os._exit(code)
     sys.exit(code)

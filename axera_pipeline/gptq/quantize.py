@@ -13,7 +13,7 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from axera_pipeline.common import atomic, checkpoint, manifest
+from axera_pipeline.common import atomic, checkpoint, faults, manifest
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.teelog import tee_output
 from axera_pipeline.gptq import datasets_io
@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     p.add_argument("--batch-size", type=int, default=4, help="calibration batch (%(default)s)")
     p.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda[:N]")
     p.add_argument("--force", action="store_true", help="redo even if the output is up to date")
+    p.add_argument(
+        "--no-wait", action="store_true", help="fail at once if another run is writing the same output"
+    )
     args = p.parse_args(argv)
     for name in ("calib_size", "max_length", "batch_size", "calib_concat_size"):
         if getattr(args, name) < (0 if name in ("calib_size", "calib_concat_size") else 1):
@@ -149,6 +152,15 @@ def copy_missing_files(src: Path, dst: Path) -> None:
             shutil.copy2(src / name, dst / name)
 
 
+def load_tokenizer(auto_tokenizer: Any, path: Path) -> Any:
+    """The tokenizer, or one line naming the folder whose tokenizer files do not load."""
+    try:
+        return auto_tokenizer.from_pretrained(path)
+    except Exception as exc:  # noqa: BLE001 - tokenizers raise many types; the user needs one line
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"the tokenizer files in {path} do not load: {first}") from None
+
+
 def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], stage: Path) -> dict:
     say(f"importing GPTQModel (about 10 s) for {ckpt.model_type}")
     from gptqmodel import GPTQModel, QuantizeConfig
@@ -161,7 +173,7 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
             + ", ".join(sorted(SUPPORTED_MODELS))
         )
     device = resolve_device(args.device)
-    tokenizer = AutoTokenizer.from_pretrained(ckpt.path)
+    tokenizer = load_tokenizer(AutoTokenizer, ckpt.path)
     samples, tokens = tokenize_rows(tokenizer, rows, args.max_length)
     say(f"calibration: {len(samples)} rows, {tokens} tokens (mean {tokens / len(samples):.0f})")
     config = QuantizeConfig(
@@ -174,12 +186,14 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
     # GPTQModel writes logs/gptq_log_*.log into the working directory: keep them with the output.
     os.chdir(stage)
     say(f"loading {ckpt.path} on {device}")
+    faults.at("loading", ckpt.path)
     model = GPTQModel.load(str(ckpt.path), config)
     layers = ckpt.text_config.get("num_hidden_layers", "?")
     say(
         f"quantizing {layers} layers to int{args.bits}, group size {args.group_size} "
         "(the first run also compiles a packing kernel)"
     )
+    faults.at("quantizing", stage)
     # Short rows joined into longer blocks give GPTQ more realistic activations: on gemma-3-270m this
     # cut the int4 chrF loss from 7.1 to 2.1 points (bench/results/gemma.md).
     log = model.quantize(
@@ -189,6 +203,7 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
         calibration_concat_size=args.calib_concat_size or None,
     )
     say(f"saving to {stage}")
+    faults.at("saving", stage / "model.safetensors")
     model.save(str(stage))
     shutil.rmtree(stage / ".offload", ignore_errors=True)
     copy_missing_files(ckpt.path, stage)
@@ -209,26 +224,26 @@ def main(argv: list[str] | None = None) -> int:
     atomic.check_destination(output)
     rows = select_rows(datasets_io.load_rows(args.calib, split=args.calib_split), args.calib_size)
 
-    say(f"hashing {len(ckpt.files)} input files")
-    inputs = build_inputs(args, ckpt, rows)
-    if not args.force and manifest.is_up_to_date(output, inputs):
-        say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
-        return 0
-    atomic.check_free_space(output.parent, needed_bytes(ckpt, args.bits), "the quantized model")
-
-    log_path = output.with_name(output.name + ".log")
-    with tee_output(log_path), atomic.staged_folder(output) as stage:
-        say(f"{args.model} -> {output} (log: {log_path})")
-        result = quantize(args, ckpt, rows, stage)
-        manifest.write(
-            stage,
-            {
-                "inputs": inputs,
-                "result": result,
-                "wall_time_s": round(time.monotonic() - started, 1),
-                "peak_rss_mib": round(manifest.peak_rss_mib(), 1),
-                "command": [sys.executable, *sys.argv],
-            },
-        )
+    with atomic.owned_output(output, "quantize", wait=not args.no_wait, say=say):
+        say(f"hashing {len(ckpt.files)} input files")
+        inputs = build_inputs(args, ckpt, rows)
+        if not args.force and manifest.is_up_to_date(output, inputs):
+            say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
+            return 0
+        atomic.check_free_space(output.parent, needed_bytes(ckpt, args.bits), "the quantized model")
+        log_path = output.with_name(output.name + ".log")
+        with tee_output(log_path), atomic.staged_folder(output) as stage:
+            say(f"{args.model} -> {output} (log: {log_path})")
+            result = quantize(args, ckpt, rows, stage)
+            manifest.write(
+                stage,
+                {
+                    "inputs": inputs,
+                    "result": result,
+                    "wall_time_s": round(time.monotonic() - started, 1),
+                    "peak_rss_mib": round(manifest.peak_rss_mib(), 1),
+                    "command": [sys.executable, *sys.argv],
+                },
+            )
     say(f"done: {output}")
     return 0

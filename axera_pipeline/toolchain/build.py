@@ -15,9 +15,10 @@ import tarfile
 import time
 import uuid
 from argparse import BooleanOptionalAction, Namespace
+from dataclasses import dataclass
 from pathlib import Path
 
-from axera_pipeline.common import atomic, board_layout, checkpoint, manifest
+from axera_pipeline.common import atomic, board_layout, checkpoint, faults, manifest
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.paths import SCRIPTS
 from axera_pipeline.toolchain import backends, profiles, pulsar2_args, pulsar2_log
@@ -76,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         help="axllm's tokenizer_type (default: from data/axllm/tokenizer_types.json)",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
+    p.add_argument(
+        "--no-wait", action="store_true", help="fail at once if another run is writing the same output"
+    )
     return p.parse_args(argv)
 
 
@@ -144,8 +148,22 @@ def say(message: str) -> None:
     print(f"[{PROG}] {message}", flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+@dataclass
+class Plan:
+    """Everything decided before pulsar2 starts."""
+
+    profile: profiles.Profile
+    ckpt: checkpoint.Checkpoint
+    output: Path
+    chain: backends.Toolchain
+    command: str
+    prefix: str
+    layers: int
+    board: board_write.Prepared
+    inputs: dict
+
+
+def plan(args: Namespace) -> Plan:
     p = settings(args)
     source = args.input or Path(os.environ.get("BUILD_DIR") or "build") / DEFAULT_INPUT
     ckpt = load_input(source)
@@ -154,16 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     chain = backends.resolve()
     command = backends.choose(chain.commands, os.environ.get("PULSAR2_COMMAND", ""))
     pulsar2_args.render(command, p, "IN", "OUT")  # its limits, in its words, before anything starts
-    prefix = p.model_type or ckpt.model_type
-    layers = int(ckpt.text_config["num_hidden_layers"])
     options = board_write.PackageOptions(
         python_demo=not args.no_python_demo,
         model_name=args.model_name or "",
         tokenizer_type=args.axllm_tokenizer_type or "",
     )
     board = board_write.prepare(ckpt, options)  # tokenizer and axllm names: fail now, not after pulsar2
-    say(f"{p.name}: {p.description or p.chip}; pulsar2 {chain.version} ({chain.kind}), {command}")
-
     inputs = {
         "checkpoint": manifest.hash_files(ckpt.files, ckpt.path),
         "profile": p.as_dict(),
@@ -171,78 +185,102 @@ def main(argv: list[str] | None = None) -> int:
         "command": command,
         "package": {"format": PACKAGE_FORMAT, **options.__dict__},
     }
-    if not args.force and manifest.is_up_to_date(output, inputs):
-        say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
-        return 0
-    embed_bytes = 6 * int(ckpt.text_config.get("vocab_size", 0)) * int(ckpt.text_config.get("hidden_size", 0))
-    atomic.check_free_space(output.parent, 2 * ckpt.weight_bytes + embed_bytes + 64 * 2**20, "the build")
+    prefix = p.model_type or ckpt.model_type
+    return Plan(
+        p, ckpt, output, chain, command, prefix, int(ckpt.text_config["num_hidden_layers"]), board, inputs
+    )
 
+
+def run_pulsar2(job: Plan, stage: Path) -> tuple[int, list[str], list[str], pulsar2_log.Verdict]:
+    """pulsar2 into the staging folder, judged by its marker, its files and how it ended."""
+    chain, p = job.chain, job.profile
+    docker_run = chain.kind == "docker"
+    in_src, in_out = (
+        (backends.IN_CONTAINER_INPUT, backends.IN_CONTAINER_OUTPUT)
+        if docker_run
+        else (str(job.ckpt.path), str(stage))
+    )
+    pulsar2_argv = pulsar2_args.render(job.command, p, in_src, in_out)
+    container = f"axera-pipeline-{os.getpid()}-{uuid.uuid4().hex[:8]}" if docker_run else ""
+    cmd = chain.command(pulsar2_argv, p.env, (job.ckpt.path, stage), container)
+    say(f"{job.ckpt.path} -> {job.output}: {job.layers} layers, {p.parallel} at a time (log: build.log)")
+    stop_container = (lambda: docker.stop(chain, container)) if container else None
+    code, facts = stream(cmd, {**os.environ, **p.env}, stage / "build.log", stop_container)
+    expected = [
+        *board_layout.layer_files(job.prefix, p.prefill_chunk, job.layers),
+        board_layout.post_model(job.prefix),
+    ]
+    missing = [n for n in expected if not (stage / n).is_file()]
+    return code, pulsar2_argv, cmd, pulsar2_log.judge(code, facts, missing, p.parallel)
+
+
+def build_into(job: Plan, stage: Path) -> None:
     started = time.monotonic()
-    with atomic.staged_folder(output) as stage:
-        in_src, in_out = (
-            (backends.IN_CONTAINER_INPUT, backends.IN_CONTAINER_OUTPUT)
-            if chain.kind == "docker"
-            else (str(ckpt.path), str(stage))
-        )
-        pulsar2_argv = pulsar2_args.render(command, p, in_src, in_out)
-        container = f"axera-pipeline-{os.getpid()}-{uuid.uuid4().hex[:8]}" if chain.kind == "docker" else ""
-        cmd = chain.command(pulsar2_argv, p.env, (ckpt.path, stage), container)
-        env = {**os.environ, **p.env}
-        say(f"{ckpt.path} -> {output}: {layers} layers, {p.parallel} at a time (log: build.log)")
-        stop_container = (lambda: docker.stop(chain, container)) if container else None
-        code, facts = stream(cmd, env, stage / "build.log", stop_container)
-        expected = [
-            *board_layout.layer_files(prefix, p.prefill_chunk, layers),
-            board_layout.post_model(prefix),
-        ]
-        missing = [n for n in expected if not (stage / n).is_file()]
-        verdict = pulsar2_log.judge(code, facts, missing, p.parallel)
-        if not verdict.ok:
-            failed_log = output.with_name(output.name + ".failed.log")
-            shutil.copy2(stage / "build.log", failed_log)
-            raise UserError(f"{verdict.message} (full log: {failed_log})")
-        say(verdict.message)
-        built = time.monotonic()
-        write_embeddings(ckpt, stage, options.python_demo)
-        summary = board_write.write(
-            stage,
-            board,
-            folder_name=output.name,
-            prefix=prefix,
-            profile=p,
-            pulsar2=chain.version,
-            command=command,
-        )
-        say(
-            f"package: {board_layout.TOKENIZER_TXT} ({summary['tokenizer_txt_type']}, "
-            f"{summary['tokens']} tokens), "
-            f"tokenizer_type {summary['tokenizer_type']}, model_name {summary['model_name']}"
-        )
-        check_package(stage, options.python_demo)
-        files = sorted(f for f in stage.rglob("*") if f.is_file())
-        manifest.write(
-            stage,
-            {
-                "inputs": inputs,
-                "result": {
-                    "verdict": verdict.message,
-                    "pulsar2_exit_status": code,
-                    "build_command": command,
-                    "pulsar2_command": pulsar2_argv,
-                    "command": cmd,
-                    "environment": p.env,
-                    "toolchain": chain.describe(),
-                    "files": manifest.hash_files(files, stage),
-                    "package": summary,
-                    "timings_s": {
-                        "build": round(built - started, 1),
-                        "package": round(time.monotonic() - built, 1),
-                    },
+    code, pulsar2_argv, cmd, verdict = run_pulsar2(job, stage)
+    if not verdict.ok:
+        failed_log = job.output.with_name(job.output.name + ".failed.log")
+        shutil.copy2(stage / "build.log", failed_log)
+        raise UserError(f"{verdict.message} (full log: {failed_log})")
+    say(verdict.message)
+    built = time.monotonic()
+    faults.at("packaging", stage)
+    write_embeddings(job.ckpt, stage, job.board.options.python_demo)
+    summary = board_write.write(
+        stage,
+        job.board,
+        folder_name=job.output.name,
+        prefix=job.prefix,
+        profile=job.profile,
+        pulsar2=job.chain.version,
+        command=job.command,
+    )
+    say(
+        f"package: {board_layout.TOKENIZER_TXT} ({summary['tokenizer_txt_type']}, {summary['tokens']} "
+        f"tokens), tokenizer_type {summary['tokenizer_type']}, model_name {summary['model_name']}"
+    )
+    check_package(stage, job.board.options.python_demo)
+    files = sorted(f for f in stage.rglob("*") if f.is_file())
+    manifest.write(
+        stage,
+        {
+            "inputs": job.inputs,
+            "result": {
+                "verdict": verdict.message,
+                "pulsar2_exit_status": code,
+                "build_command": job.command,
+                "pulsar2_command": pulsar2_argv,
+                "command": cmd,
+                "environment": job.profile.env,
+                "toolchain": job.chain.describe(),
+                "files": manifest.hash_files(files, stage),
+                "package": summary,
+                "timings_s": {
+                    "build": round(built - started, 1),
+                    "package": round(time.monotonic() - built, 1),
                 },
             },
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    job = plan(args)
+    p, output = job.profile, job.output
+    say(f"{p.name}: {p.description or p.chip}; pulsar2 {job.chain.version} ({job.chain.kind}), {job.command}")
+    with atomic.owned_output(output, f"build {p.name}", wait=not args.no_wait, say=say):
+        if not args.force and manifest.is_up_to_date(output, job.inputs):
+            say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
+            return 0
+        text = job.ckpt.text_config
+        embed_bytes = 6 * int(text.get("vocab_size", 0)) * int(text.get("hidden_size", 0))
+        atomic.check_free_space(
+            output.parent, 2 * job.ckpt.weight_bytes + embed_bytes + 64 * 2**20, "the build"
         )
-    output.with_name(output.name + ".failed.log").unlink(missing_ok=True)
-    if args.bundle:
-        say(f"bundle: {write_bundle(output)}")
+        with atomic.staged_folder(output) as stage:
+            build_into(job, stage)
+        output.with_name(output.name + ".failed.log").unlink(missing_ok=True)
+        if args.bundle:
+            say(f"bundle: {write_bundle(output)}")
     say(f"done: {output}")
     return 0

@@ -50,11 +50,15 @@ def stream(
             start_new_session=True,
         )
         try:
+            line = "\n"
             for line in proc.stdout:  # universal newlines: progress bars' \r ends a line too
                 sys.stdout.write(line)
                 sys.stdout.flush()
                 log.write(line)
                 facts.feed(line)
+            if not line.endswith("\n"):  # killed mid-line: our verdict must start a line of its own
+                sys.stdout.write("\n")
+                log.write("\n")
             return proc.wait(), facts
         except BaseException:
             if on_interrupt is not None:

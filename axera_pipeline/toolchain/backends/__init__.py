@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from axera_pipeline.common import locks
 from axera_pipeline.common.cli import UserError
 
 COMMANDS = ("llm_build", "llm_build2")
@@ -136,6 +137,18 @@ def choose(available: tuple[str, ...], requested: str = "") -> str:
     )
 
 
+def _say(message: str) -> None:
+    print(f"[toolchain] {message}", flush=True)
+
+
+def _find(environ: Mapping[str, str], *, prepare: bool) -> Toolchain:
+    from axera_pipeline.toolchain.backends import docker, package
+
+    if environ.get("PULSAR2_PACKAGE"):
+        return package.find(environ["PULSAR2_PACKAGE"], prepare=prepare)
+    return docker.find(environ, prepare=prepare)
+
+
 def resolve(environ: Mapping[str, str] = os.environ, *, prepare: bool = True) -> Toolchain:
     """PULSAR2_BIN, else PULSAR2_PACKAGE, else Docker; identified by asking the toolchain itself.
 
@@ -145,10 +158,12 @@ def resolve(environ: Mapping[str, str] = os.environ, *, prepare: bool = True) ->
 
     if environ.get("PULSAR2_BIN"):
         chain = local.find(environ["PULSAR2_BIN"])
-    elif environ.get("PULSAR2_PACKAGE"):
-        chain = package.find(environ["PULSAR2_PACKAGE"], prepare=prepare)
+    elif not prepare:
+        chain = _find(environ, prepare=False)
     else:
-        chain = docker.find(environ, prepare=prepare)
+        # Two builds at once (make -j2) must not load the same image or unpack the same package twice.
+        with locks.exclusive(package.cache_root() / "pulsar2-toolchain", "preparing pulsar2", say=_say):
+            chain = _find(environ, prepare=True)
     if chain.kind == "docker":
         output = docker.query(chain)
     else:
