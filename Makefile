@@ -66,10 +66,12 @@ $(QUANT)/manifest.json: $(MODEL_FILES)
 	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS)
 	@touch $@
 
-# Verify before the chip builds, so a bad quantization stops the pipeline before hours of compiling.
+# Verify before the chip builds, so a bad quantization stops the pipeline before hours of compiling,
+# on the numerics of the chips it builds (one pass per distinct setting; ax650 and ax620e share one).
+EMULATE_CHIPS := --emulate ax650 --emulate ax620e
 $(VERIFIED)/PASSED: $(QUANT)/manifest.json
 	$(call TOOLCHAIN_FIRST,verifying)
-	$(NOX) -s verify -- --reference $(MODEL) --quantized $(QUANT) $(VERIFY_ARGS)
+	$(NOX) -s verify -- --reference $(MODEL) --quantized $(QUANT) $(EMULATE_CHIPS) $(VERIFY_ARGS)
 	@touch $@
 
 $(AX650)/manifest.json: $(VERIFIED)/PASSED

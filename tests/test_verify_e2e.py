@@ -96,6 +96,8 @@ def test_broken_checkpoint_fails(gptq_python, quantized_hunyuan, tiny_hunyuan, t
         ("threshold-syntax", "--threshold 'kl_divergence<0.3' does not parse"),
         ("threshold-unknown", "unknown threshold figure(s) speed"),
         ("threshold-file", "is not valid JSON"),
+        ("emulate-unknown", "unknown chip profile 'ax999'; available: ax620e"),
+        ("emulate-bad-type", "post_weight_type 's4' is not one of bf16, s8"),
     ],
 )
 def test_bad_input(case, expected, quantized_hunyuan, tiny_hunyuan, tiny_llama, tmp_path):
@@ -123,6 +125,74 @@ def test_bad_input(case, expected, quantized_hunyuan, tiny_hunyuan, tiny_llama, 
     elif case == "threshold-file":
         bad.write_text("{nope")
         extra = ["--thresholds", str(bad)]
+    elif case == "emulate-unknown":
+        extra = ["--emulate", "ax999"]
+    elif case == "emulate-bad-type":
+        profile = tmp_path / "odd.yaml"
+        profile.write_text("chip: AX650\npost_weight_type: s4\n")
+        extra = ["--emulate", str(profile)]
     done = verify("--reference", str(reference), "--quantized", str(quantized), *extra)
     assert done.returncode != 0
     assert expected in one_error(done)
+
+
+@pytest.fixture(scope="session")
+def emulated_report(quantized_hunyuan, tiny_hunyuan, tmp_path_factory) -> dict:
+    """verify with the two shipped chips (one numeric setting) and a bf16-lm_head profile of our own."""
+    folder = tmp_path_factory.mktemp("emulate")
+    bf16_post = folder / "ax650-bf16-post.yaml"
+    bf16_post.write_text(
+        "chip: AX650\ncontext_len: 2048\nprefill_chunk: 128\nmax_prefill_len: 1024\npost_weight_type: bf16\n"
+    )
+    out = folder / "report"
+    done = verify(
+        "--reference",
+        str(tiny_hunyuan),
+        "--quantized",
+        str(quantized_hunyuan),
+        "--output",
+        str(out),
+        "--emulate",
+        "ax650",
+        "--emulate",
+        "ax620e",
+        "--emulate",
+        str(bf16_post),
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert done.stdout.count("emulating ") == 2, "ax650 and ax620e share one numeric setting: one pass"
+    return {
+        "report": read_json(out / "verify.json"),
+        "md": (out / "verify.md").read_text(),
+        "stdout": done.stdout,
+    }
+
+
+def test_emulated_figures_are_there_and_differ_from_gptq(emulated_report):
+    res = emulated_report["report"]["results"]
+    assert set(res["emulated"]) == {"ax650+ax620e", "ax650-bf16-post"}
+    assert res["emulation"]["ax650+ax620e"] == {
+        "profiles": ["ax650", "ax620e"],
+        "hidden_state_type": "bf16",
+        "post_weight_type": "s8",
+    }
+    board = res["emulated"]["ax650+ax620e"]
+    assert FIGURES <= set(board) and board["kl_divergence_vs_gptq"] > 0
+    assert board["kl_divergence"] != res["gptq"]["kl_divergence"]
+    assert board["top1_agreement_vs_gptq"] < 1.0
+
+
+def test_a_bf16_lm_head_stays_closer_to_gptq_than_s8(emulated_report):
+    emulated = emulated_report["report"]["results"]["emulated"]
+    assert (
+        emulated["ax650-bf16-post"]["kl_divergence_vs_gptq"]
+        < emulated["ax650+ax620e"]["kl_divergence_vs_gptq"]
+    )
+
+
+def test_the_limits_judge_the_emulated_variants(emulated_report):
+    checks = emulated_report["report"]["checks"]
+    assert {c["variant"] for c in checks} == {"ax650+ax620e", "ax650-bf16-post"}
+    md = emulated_report["md"]
+    assert "| figure | GPTQ | emulated ax650+ax620e | emulated ax650-bf16-post | round-to-nearest |" in md
+    assert "emulates the documented types, not pulsar2's kernels" in md

@@ -18,15 +18,15 @@ from axera_pipeline.common import atomic, checkpoint, manifest
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.paths import DATA
 from axera_pipeline.common.teelog import tee_output
-from axera_pipeline.gptq import datasets_io, thresholds
+from axera_pipeline.gptq import board_numerics, datasets_io, thresholds
 from axera_pipeline.gptq.model_source import resolve_model
-from axera_pipeline.gptq.quantize import model_name
+from axera_pipeline.gptq.quantize import load_tokenizer, model_name
 from axera_pipeline.gptq.runtime import PACKAGES, device_arg, prepare_environment, resolve_device
 
 PROG = "verify"
 DEFAULT_REFERENCE = "tencent/HY-MT1.5-1.8B"
 PASSED = "PASSED"
-VERIFY_FORMAT = 2  # bump when the measurements change, so older reports are not reused
+VERIFY_FORMAT = 3  # bump when the measurements change, so older reports are not reused
 EVAL_DIR = DATA / "eval"
 DEFAULT_EVAL = EVAL_DIR / "heldout_translation.jsonl"
 DEFAULT_TEXT = EVAL_DIR / "heldout_text.txt"
@@ -38,6 +38,8 @@ FIGURES = {
     "perplexity_ratio",
     "chrf_vs_reference_model",
     "chrf_vs_human",
+    "kl_divergence_vs_gptq",
+    "top1_agreement_vs_gptq",
 }
 
 
@@ -64,7 +66,18 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         metavar="NAME<=VALUE",
         help="override one limit, e.g. kl_divergence<=0.5 (repeatable)",
     )
+    p.add_argument(
+        "--emulate",
+        action="append",
+        default=[],
+        metavar="PROFILE",
+        help="also measure the GPTQ model on this chip profile's numerics (name or .yaml; repeatable); "
+        "the thresholds then judge the emulated variant",
+    )
     p.add_argument("--force", action="store_true", help="measure again even if the report is up to date")
+    p.add_argument(
+        "--no-wait", action="store_true", help="fail at once if another run is writing the same report"
+    )
     args = p.parse_args(argv)
     for name in ("max_new_tokens", "max_length", "batch_size"):
         if getattr(args, name) < 1:
@@ -201,7 +214,28 @@ def gptq_losses(quant: checkpoint.Checkpoint) -> list[dict]:
     return (record.get("result", {}).get("gptq_loss") or {}).get("per_module", [])
 
 
-def run_models(args: Namespace, ref_ckpt, quant_ckpt, rows: list[dict], text: list[str]) -> dict:
+def emulate_boards(dense_model: Any, emulations: dict, gptq: dict, tokenizer, data, args, device) -> dict:
+    """One pass per distinct numeric setting of the chips asked for, on the dequantized GPTQ model."""
+    from axera_pipeline.gptq import compare
+
+    results = {}
+    for numerics, names in emulations.items():
+        label = "+".join(names)
+        say(f"emulating {label} on the board's numerics: {numerics.label}")
+        model = board_numerics.emulate(dense_model, numerics)
+        results[label] = measure(model, tokenizer, data, args, device, label)
+        vs_gptq = compare.logit_metrics(gptq["outputs"], results[label]["outputs"])
+        results[label]["vs_gptq"] = {
+            "kl_divergence_vs_gptq": vs_gptq["kl_divergence"],
+            "top1_agreement_vs_gptq": vs_gptq["top1_agreement"],
+        }
+        del model
+    return results
+
+
+def run_models(
+    args: Namespace, ref_ckpt, quant_ckpt, rows: list[dict], text: list[str], emulations: dict
+) -> dict:
     import torch
     from gptqmodel import BACKEND, GPTQModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -210,7 +244,7 @@ def run_models(args: Namespace, ref_ckpt, quant_ckpt, rows: list[dict], text: li
 
     device = resolve_device(args.device)
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    tokenizer = AutoTokenizer.from_pretrained(quant_ckpt.path)
+    tokenizer = load_tokenizer(AutoTokenizer, quant_ckpt.path)
     data = {
         "rows": rows,
         "prompts": compare.encode_rows(tokenizer, rows, args.max_length),
@@ -228,23 +262,77 @@ def run_models(args: Namespace, ref_ckpt, quant_ckpt, rows: list[dict], text: li
     backend = BACKEND.TORCH if device == "cpu" else BACKEND.AUTO
     qmodel = GPTQModel.load(str(quant_ckpt.path), device=device, backend=backend)
     gptq = measure(qmodel.model.eval(), tokenizer, data, args, device, "gptq")
+    boards = {}
+    if emulations:
+        board_numerics.dequantize_in_place(qmodel.model)
+        boards = emulate_boards(qmodel.model, emulations, gptq, tokenizer, data, args, device)
     del qmodel
     examples = [
-        {"source": r["source"], "reference_model": a, "gptq": b, "rtn": c}
-        for r, a, b, c in zip(
-            rows, reference["translations"], gptq["translations"], rtn["translations"], strict=True
-        )
-    ][:5]
+        {
+            "source": r["source"],
+            "reference_model": reference["translations"][i],
+            "gptq": gptq["translations"][i],
+            **{label: board["translations"][i] for label, board in boards.items()},
+            "rtn": rtn["translations"][i],
+        }
+        for i, r in enumerate(rows[:5])
+    ]
     return {
         "device": device,
         "reference_perplexity": reference["perplexity"],
         "gptq": summarise(reference, gptq, rows),
         "rtn": summarise(reference, rtn, rows),
+        "emulated": {
+            label: {**summarise(reference, board, rows), **board["vs_gptq"]}
+            for label, board in boards.items()
+        },
+        "emulation": {
+            "+".join(names): {"profiles": names, **numerics.__dict__}
+            for numerics, names in emulations.items()
+        },
         "reference_chrf_vs_human": chrf(reference["translations"], [r["target"] for r in rows])
         if all(r.get("target") for r in rows)
         else None,
         "examples": examples,
     }
+
+
+def judge(results: dict, rules: thresholds.Rules) -> list[dict]:
+    """The limits judge what will run: the emulated chips when asked for, else the GPTQ checkpoint."""
+    judged = results["emulated"] or {"gptq": results["gptq"]}
+    return [
+        {**row, "variant": label}
+        for label, figures in judged.items()
+        for row in thresholds.check(figures, rules)
+    ]
+
+
+def measure_and_report(
+    args, ref_ckpt, quant_ckpt, rows, text, rules, inputs, output, started, emulations
+) -> list[dict]:
+    from axera_pipeline.gptq import verify_report
+
+    with tee_output(output.with_name(output.name + ".log")), atomic.staged_folder(output) as stage:
+        say(f"{quant_ckpt.path} against {args.reference}: {len(rows)} prompts, {len(text)} text lines")
+        results = run_models(args, ref_ckpt, quant_ckpt, rows, text, emulations)
+        checks = judge(results, rules)
+        report = {
+            "inputs": inputs,
+            "results": results,
+            "checks": checks,
+            "passed": all(c["passed"] for c in checks),
+            "gptq_loss": gptq_losses(quant_ckpt),
+            "wall_time_s": round(time.monotonic() - started, 1),
+            "peak_rss_mib": round(manifest.peak_rss_mib(), 1),
+        }
+        (stage / "verify.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+        (stage / "verify.md").write_text(verify_report.markdown(report), encoding="utf-8")
+        verify_report.plot(report, stage / "verify.png")
+        manifest.write(stage, {"inputs": inputs, "checks": checks})
+        if report["passed"]:
+            # What `make all` waits for: present only when every check passed.
+            (stage / PASSED).write_text("all verify checks passed; see verify.md\n")
+    return checks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -267,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
     ref_ckpt = checkpoint.load_checkpoint(resolve_model(args.reference))
     check_match(ref_ckpt, quant_ckpt)
     rows, text = eval_rows(args), text_lines(args.text)
+    emulations = board_numerics.distinct(args.emulate)
     output = (args.output or quant_ckpt.path.with_name(quant_ckpt.path.name + "-verify")).expanduser()
     atomic.check_destination(output)
 
@@ -278,34 +367,16 @@ def main(argv: list[str] | None = None) -> int:
         "text_sha256": manifest.sha256_file(args.text),
         "options": {"max_new_tokens": args.max_new_tokens, "max_length": args.max_length},
         "thresholds": {k: list(v) for k, v in rules.items()},
+        "emulate": [{"profiles": names, **n.__dict__} for n, names in emulations.items()],
         "packages": manifest.package_versions(PACKAGES),
     }
-    if not args.force and manifest.is_up_to_date(output, inputs):
-        say(f"{output} is up to date (inputs match); reusing it, --force measures again")
-        return verdict(manifest.read(output)["checks"], output)
-
-    from axera_pipeline.gptq import verify_report
-
-    with tee_output(output.with_name(output.name + ".log")), atomic.staged_folder(output) as stage:
-        say(f"{quant_ckpt.path} against {args.reference}: {len(rows)} prompts, {len(text)} text lines")
-        results = run_models(args, ref_ckpt, quant_ckpt, rows, text)
-        checks = thresholds.check(results["gptq"], rules)
-        report = {
-            "inputs": inputs,
-            "results": results,
-            "checks": checks,
-            "passed": all(c["passed"] for c in checks),
-            "gptq_loss": gptq_losses(quant_ckpt),
-            "wall_time_s": round(time.monotonic() - started, 1),
-            "peak_rss_mib": round(manifest.peak_rss_mib(), 1),
-        }
-        (stage / "verify.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
-        (stage / "verify.md").write_text(verify_report.markdown(report), encoding="utf-8")
-        verify_report.plot(report, stage / "verify.png")
-        manifest.write(stage, {"inputs": inputs, "checks": checks})
-        if report["passed"]:
-            # What `make all` waits for: present only when every check passed.
-            (stage / PASSED).write_text("all verify checks passed; see verify.md\n")
+    with atomic.owned_output(output, "verify", wait=not args.no_wait, say=say):
+        if not args.force and manifest.is_up_to_date(output, inputs):
+            say(f"{output} is up to date (inputs match); reusing it, --force measures again")
+            return verdict(manifest.read(output)["checks"], output)
+        checks = measure_and_report(
+            args, ref_ckpt, quant_ckpt, rows, text, rules, inputs, output, started, emulations
+        )
     return verdict(checks, output)
 
 
@@ -313,7 +384,7 @@ def verdict(checks: list[dict], output: Path) -> int:
     failed = [c for c in checks if not c["passed"]]
     if failed:
         what = ", ".join(
-            f"{c['figure']} {c['value'] if c['value'] is not None else 'missing'} "
+            f"{c.get('variant', 'gptq')} {c['figure']} {c['value'] if c['value'] is not None else 'missing'} "
             f"(needs {c['op']} {c['limit']})"
             for c in failed
         )

@@ -7,18 +7,20 @@ longest prefill, chip, types, parallel, environment); pulsar2_args.py turns it i
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import yaml
 
+from axera_pipeline.common.chip_types import (  # noqa: F401 (available: the profiles there are)
+    CHIPS,
+    HIDDEN_TYPES,
+    POST_WEIGHT_TYPES,
+    WEIGHT_TYPES,
+    available,
+    profile_path,
+)
 from axera_pipeline.common.cli import UserError
-from axera_pipeline.common.paths import PROFILES
 
-CHIPS = ("AX650", "AX620E", "LAMBERT")
-HIDDEN_TYPES = ("fp16", "bf16", "fp32")
-WEIGHT_TYPES = ("fp16", "bf16", "fp32", "s8", "s4", "fp8_e5m2", "fp8_e4m3")
-POST_WEIGHT_TYPES = ("bf16", "s8", "fp8_e5m2", "fp8_e4m3")
 REQUIRED = ("chip", "context_len", "prefill_chunk", "max_prefill_len")
 
 
@@ -64,22 +66,6 @@ class Profile:
         if self.last_kv_cache_len is not None:
             data["last_kv_cache_len"] = list(self.last_kv_cache_len)
         return data
-
-
-def available() -> list[str]:
-    return sorted(p.stem for p in PROFILES.glob("*.yaml"))
-
-
-def profile_path(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml"):
-        if not path.is_file():
-            raise UserError(f"profile file {name_or_path} does not exist")
-        return path
-    path = PROFILES / f"{name_or_path.lower()}.yaml"
-    if not path.is_file():
-        raise UserError(f"unknown chip profile {name_or_path!r}; available: {', '.join(available())}")
-    return path
 
 
 def load(name_or_path: str) -> Profile:
