@@ -10,6 +10,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def _close_quietly(handle) -> None:
+    try:
+        handle.close()
+    except OSError:
+        pass
+
+
 @contextmanager
 def tee_output(log_path: Path) -> Iterator[None]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -19,11 +26,19 @@ def tee_output(log_path: Path) -> Iterator[None]:
     read_end, write_end = os.pipe()
 
     def pump() -> None:
-        with open(log_path, "ab") as log:
-            while chunk := os.read(read_end, 65536):
-                os.write(saved_out, chunk)
+        log = open(log_path, "ab")  # noqa: SIM115 - closed below, or dropped when the disk is full
+        while chunk := os.read(read_end, 65536):
+            os.write(saved_out, chunk)
+            if log is None:
+                continue
+            try:
                 log.write(chunk)
                 log.flush()
+            except OSError:  # a full disk must not silence the console, least of all its error line
+                _close_quietly(log)
+                log = None
+        if log is not None:
+            _close_quietly(log)
 
     thread = threading.Thread(target=pump, daemon=True)
     thread.start()
