@@ -106,6 +106,41 @@ def test_tiktoken_and_vocab_only_are_type_1(tmp_path):
     assert board.kind == 1 and board.token_bytes[6] == b" ab" and board.prefix == [0]
 
 
+def test_sentencepiece_style_tokenizer_json_is_type_0_with_ranked_scores(tmp_path):
+    """gemma's tokenizer.json without its tokenizer.model: the board's merges follow the ranks."""
+    vocab = {
+        "<unk>": 0,
+        "<bos>": 1,
+        "<0x41>": 2,
+        "▁": 3,
+        "h": 4,
+        "e": 5,
+        "y": 6,
+        "he": 7,
+        "hey": 8,
+        "▁hey": 9,
+    }
+    tokenizer = {
+        "added_tokens": [
+            {"id": 0, "content": "<unk>", "special": True},
+            {"id": 1, "content": "<bos>", "special": True},
+        ],
+        "normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+        "model": {
+            "type": "BPE",
+            "byte_fallback": True,
+            "unk_token": "<unk>",
+            "vocab": vocab,
+            "merges": [["h", "e"], ["he", "y"], ["▁", "hey"]],
+        },
+    }
+    board = read_back(tmp_path, tokenizer_txt.convert(folder_with(tmp_path, tokenizer)))
+    assert board.kind == 0 and board.piece_types[:4] == [2, 3, 6, 1]
+    assert board.scores[7] > board.scores[8] > board.scores[9]
+    assert axllm_tokenizer.sentencepiece_bpe(" hey", board) == [9]
+    assert axllm_tokenizer.sentencepiece_bpe("heyA", board) == [8, 2]
+
+
 @pytest.mark.parametrize(
     ("tokenizer", "message"),
     [

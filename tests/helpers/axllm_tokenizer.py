@@ -96,3 +96,36 @@ def greedy_longest_match(data: bytes, vocab: list[bytes]) -> list[int]:
         else:
             return out  # the board stops with an error here
     return out
+
+
+def sentencepiece_bpe(text: str, tok: BoardTokenizer) -> list[int]:
+    """The board's type 0 encoder: merge the adjacent pair whose joined NORMAL piece scores highest
+    (ties: leftmost) until none is left; unknown pieces fall back to <0xXX> byte pieces."""
+    normal = {
+        t.decode("utf-8", "replace"): i for i, t in enumerate(tok.token_bytes) if tok.piece_types[i] == 1
+    }
+    reserved = {
+        t.decode("utf-8", "replace"): i for i, t in enumerate(tok.token_bytes) if tok.piece_types[i] != 1
+    }
+    unk = next((i for i, kind in enumerate(tok.piece_types) if kind == 2), 0)
+    symbols = list(text)
+    while len(symbols) > 1:
+        best = None
+        for i in range(len(symbols) - 1):
+            piece = symbols[i] + symbols[i + 1]
+            if piece in normal:
+                score = tok.scores[normal[piece]]
+                if best is None or score > best[0]:
+                    best = (score, i)
+        if best is None:
+            break
+        i = best[1]
+        symbols[i : i + 2] = [symbols[i] + symbols[i + 1]]
+    ids: list[int] = []
+    for piece in symbols:
+        found = reserved.get(piece, normal.get(piece, unk))
+        if found == unk:
+            ids += [reserved.get(f"<0x{b:02X}>", unk) for b in piece.encode()]
+        else:
+            ids.append(found)
+    return ids

@@ -56,6 +56,21 @@ def type3(tok, board) -> dict:
     }
 
 
+def type0(tok, board) -> dict:
+    per_lang: dict[str, list[bool]] = {}
+    for row in sentences():
+        ids = axllm_tokenizer.sentencepiece_bpe(row["text"], board)
+        per_lang.setdefault(row["lang"], []).append(ids == tok.encode(row["text"], add_special_tokens=False))
+    vocab = [tok.convert_ids_to_tokens(i).replace("\u2581", " ").encode() for i in range(len(tok))]
+    return {
+        "vocab_match": all(
+            board.token_bytes[i] == vocab[i] for i in range(min(len(vocab), len(board.token_bytes)))
+        ),
+        "vocab_size": [len(board.token_bytes), len(tok)],
+        "bpe_agreement": {lang: sum(ok) / len(ok) for lang, ok in per_lang.items()},
+    }
+
+
 def type1(tok, board) -> dict:
     agree, tokens_agree, tokens_total = 0, 0, 0
     for row in sentences():
@@ -79,7 +94,7 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(model)
     board = axllm_tokenizer.read(txt)
     report = {"type": board.kind, "stop": board.stop, "special": board.special, "prefix": board.prefix}
-    report |= type3(tok, board) if board.kind == 3 else type1(tok, board)
+    report |= {3: type3, 0: type0}.get(board.kind, type1)(tok, board)
     if "--type1-copy" in sys.argv:
         from axera_pipeline.toolchain.board import tokenizer_txt
 

@@ -127,10 +127,12 @@ def _check_line_safe(token: str, where: str) -> None:
         raise UserError(f"{where}: token {token!r} holds a newline, which tokenizer.txt cannot carry")
 
 
-def _in_id_order(ids: dict[str, int], what: str) -> list[str]:
+def _in_id_order(ids: dict[str, int], what: str, *, raw_lines: bool = True) -> list[str]:
+    """Tokens by id; raw_lines when they are written as lines as they are (type 3), not in base64."""
     by_id: dict[int, str] = {}
     for token, i in ids.items():
-        _check_line_safe(token, what)
+        if raw_lines:
+            _check_line_safe(token, what)
         by_id[i] = token
     size = max(by_id) + 1 if by_id else 0
     # Holes would be read back as empty tokens; a unique placeholder can never match text.
@@ -217,6 +219,61 @@ def from_sentencepiece(folder: Path, model_file: Path, tokenizer: dict) -> Token
     )
 
 
+def _sentencepiece_style(tokenizer: dict) -> bool:
+    """A SentencePiece BPE saved as tokenizer.json: spaces as ▁, byte fallback, no byte-level mapping."""
+    model = tokenizer.get("model") or {}
+    text = json.dumps({k: tokenizer.get(k) for k in ("normalizer", "pre_tokenizer", "decoder")})
+    return model.get("type") == "BPE" and (
+        "\u2581" in text or "▁" in text or bool(model.get("byte_fallback"))
+    )
+
+
+def from_sentencepiece_json(folder: Path, tokenizer: dict) -> TokenizerTxt:
+    """Type 0 from a SentencePiece BPE's tokenizer.json (e.g. gemma's, when tokenizer.model is absent).
+
+    The board merges the adjacent pair whose joined piece scores highest; giving each piece minus the
+    rank of the merge that makes it reproduces the ranked merges. Multi-character pieces no merge makes
+    are user-defined (matched whole, never merged into), as in a SentencePiece model.
+    """
+    model = tokenizer["model"]
+    ids = _ids_of(tokenizer)
+    made_by: dict[str, int] = {}
+    for rank, merge in enumerate(model.get("merges", [])):
+        left, right = merge.split(" ", 1) if isinstance(merge, str) else merge
+        made_by.setdefault(left + right, rank)
+    added = {a["content"]: a for a in tokenizer.get("added_tokens", [])}
+    pieces: list[tuple[str, float, int]] = []
+    for token in _in_id_order(ids, "tokenizer.json", raw_lines=False):
+        if token in added:
+            kind = (
+                sentencepiece_model.CONTROL
+                if added[token].get("special")
+                else sentencepiece_model.USER_DEFINED
+            )
+            if token == model.get("unk_token"):
+                kind = sentencepiece_model.UNKNOWN
+            pieces.append((token, 0.0, kind))
+        elif len(token) == 6 and token.startswith("<0x") and token.endswith(">"):
+            pieces.append((token, 0.0, sentencepiece_model.BYTE))
+        elif token in made_by:
+            pieces.append((token, -float(made_by[token]), sentencepiece_model.NORMAL))
+        elif len(token) == 1:
+            pieces.append((token, 0.0, sentencepiece_model.NORMAL))
+        else:
+            pieces.append((token, 0.0, sentencepiece_model.USER_DEFINED))
+    lines = [
+        f"{base64.b64encode(p.replace(chr(0x2581), ' ').encode()).decode()} {s!r} {k}" for p, s, k in pieces
+    ]
+    return TokenizerTxt(
+        SENTENCEPIECE,
+        special_ids(tokenizer),
+        stop_ids(folder, ids),
+        prefix_ids(tokenizer),
+        [str(len(lines)), *lines],
+        len(lines),
+    )
+
+
 def describe(tokenizer: dict) -> str:
     model = tokenizer.get("model") or {}
     pre = (tokenizer.get("pre_tokenizer") or {}).get("type", "none")
@@ -244,6 +301,8 @@ def convert(folder: Path) -> TokenizerTxt:
     model = tokenizer.get("model") or {}
     if model.get("type") == "BPE" and model.get("merges") and _is_byte_level(tokenizer):
         return from_byte_level_bpe(folder, tokenizer)
+    if model.get("merges") and _sentencepiece_style(tokenizer):
+        return from_sentencepiece_json(folder, tokenizer)
     if model.get("type") in ("WordLevel", "BPE") and model.get("vocab") and not model.get("merges"):
         return from_vocab_only(folder, tokenizer, dict(model["vocab"]))
     if (folder / "vocab.json").is_file() and not (folder / "merges.txt").is_file():
@@ -252,6 +311,6 @@ def convert(folder: Path) -> TokenizerTxt:
         raise UserError(f"{folder} has no tokenizer.json, tokenizer.model or *.tiktoken to convert")
     raise UserError(
         f"cannot write tokenizer.txt from {describe(tokenizer)} in {folder}: axllm reads byte-level BPE "
-        "(type 3), vocabulary-only/tiktoken (type 1) or a SentencePiece tokenizer.model (type 0); "
-        "put the model's tokenizer.model next to it for SentencePiece-style tokenizers"
+        "(type 3), vocabulary-only/tiktoken (type 1) or SentencePiece (type 0: tokenizer.model, or a "
+        "SentencePiece BPE tokenizer.json)"
     )
