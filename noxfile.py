@@ -120,16 +120,28 @@ def doctor(session: nox.Session) -> None:
         session.error(f"missing: {', '.join(missing)}")
 
 
-BENCHMARKS = ("overhead", "warm_start", "scaling", "gemma", "environment", "faults", "report")
+BENCHMARKS = (
+    "overhead",
+    "warm_start",
+    "scaling",
+    "gemma",
+    "environment",
+    "faults",
+    "profile",
+    "accuracy",
+    "report",
+)
 
 
 @nox.session(python=False, default=False)
 def bench(session: nox.Session) -> None:
-    """Run one benchmark (overhead, warm_start, scaling, gemma, environment, faults) or `report`."""
+    """Run one benchmark (`nox -s bench -- NAME`, NAME in BENCHMARKS) or `report` (BENCHMARKS.md)."""
     if not session.posargs or session.posargs[0] not in BENCHMARKS:
         session.error(f"name a benchmark: nox -s bench -- {'|'.join(BENCHMARKS)} [options]")
     name, *options = session.posargs
-    session.run(sys.executable, str(ROOT / "bench" / f"{name}.py"), *options, external=True)
+    # bench/ is the scripts' sys.path[0]: a file named like a stdlib module (profile) would shadow it.
+    script = {"profile": "quantize_profile"}.get(name, name)
+    session.run(sys.executable, str(ROOT / "bench" / f"{script}.py"), *options, external=True)
 
 
 @nox.session(name="gptq-env", python=False, default=False)

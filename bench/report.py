@@ -21,9 +21,21 @@ SECTIONS = [
         "HY-MT1.5-1.8B's width at several depths. Targets: <= 15 min, <= 6 GB.",
     ),
     (
+        "profile",
+        "3a. Where a layer's quantize time goes",
+        "One HY-MT1.5-1.8B-shaped layer, phases against this machine's matmul rates, and candidates. "
+        "Target: the full model at or under 45 min on this CPU.",
+    ),
+    (
         "gemma",
-        "4. Accuracy on a real multilingual model (gemma-3-270m, offline)",
-        "Target: GPTQ loses at most 5 chrF points where round-to-nearest loses about 24.",
+        "4. A real multilingual model through the pipeline, and on the chip's numerics (gemma-3-270m)",
+        "Target: GPTQ loses at most 5 chrF points; the emulated AX650 says what the board will compute.",
+    ),
+    (
+        "accuracy",
+        "4a. Closer to full precision: the decisive accuracy benchmark and the GPTQ settings sweep",
+        "Target: GPTQ int4 g128 within 1.0 chrF of fp on 400 sentences (upper end of the interval within "
+        "1.5), perplexity ratio at or under 1.08.",
     ),
     ("environment", "5. GPTQ environment creation", "Cold (empty uv cache) vs warm, and its size."),
     (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from axera_pipeline.host import gptq_env
@@ -95,3 +97,31 @@ def test_source_requirement_checkout(tmp_path):
     assert gptq_env._source_requirement(str(tmp_path)) == str(tmp_path.resolve())
     with pytest.raises(gptq_env.EnvError, match="neither a local folder nor a git URL"):
         gptq_env._source_requirement("not-a-thing")
+
+
+def test_quantize_time_comes_from_measured_costs(tmp_path):
+    from axera_pipeline.host import estimate
+
+    profile = tmp_path / "profile.json"
+    assert "not measured on this machine yet" in estimate.cpu_minutes(
+        "tencent/HY-MT1.5-1.8B", profile, profile
+    )
+    hymt_layer = estimate.layer_weights(estimate.KNOWN_CONFIGS["tencent/HY-MT1.5-1.8B"])
+    assert hymt_layer == 2 * 2048 * 2048 + 2 * 2048 * 512 + 3 * 2048 * 6144
+    measured = {
+        "total_s": 70.0,
+        "phases": {"other": {"seconds": 10.0}},
+        "layer_weights": hymt_layer,
+        "calibration_tokens": 20000,
+    }
+    profile.write_text(json.dumps({"figures": {"results": {"defaults": measured}}}))
+    # 60 s per layer at 20k tokens; 32 layers at 10k tokens: 10 s + 32 x 30 s = 16.2 min.
+    gemma = tmp_path / "gemma.json"
+    gemma.write_text(json.dumps({"figures": {"calibration_tokens": 10000}}))
+    assert estimate.cpu_minutes("tencent/HY-MT1.5-1.8B", profile, gemma).startswith(
+        "~16 min for 32 layers and 10000"
+    )
+    assert "profile's own calibration" in estimate.cpu_minutes(
+        "tencent/HY-MT1.5-1.8B", profile, tmp_path / "no"
+    )
+    assert "unknown for this model" in estimate.cpu_minutes("someone/else", profile, gemma)

@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 import time
-from argparse import Namespace
+from argparse import BooleanOptionalAction, Namespace
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +22,12 @@ from axera_pipeline.gptq.runtime import PACKAGES, device_arg, prepare_environmen
 
 PROG = "quantize"
 DEFAULT_MODEL = "tencent/HY-MT1.5-1.8B"
-# The original notes' GPTQ settings.
-GPTQ_SETTINGS = {"sym": True, "desc_act": False, "damp_percent": 0.01, "true_sequential": True}
+# What pulsar2 reads: symmetric, plain GPTQ (desc_act off, so g_idx stays trivial), layer by layer.
+GPTQ_SETTINGS = {"sym": True, "desc_act": False}
+DEFAULT_DAMP = 0.01  # the original notes' value
 # Bump when the script's own processing changes what it writes (e.g. how rows are tokenized),
 # so that outputs made by an older version are not taken as up to date.
-QUANTIZE_FORMAT = 2
+QUANTIZE_FORMAT = 3
 
 
 def parse_args(argv: list[str] | None = None) -> Namespace:
@@ -50,16 +51,58 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         help="join rows into blocks of this many tokens; 0 = one row per sample (%(default)s)",
     )
     p.add_argument("--batch-size", type=int, default=4, help="calibration batch (%(default)s)")
+    p.add_argument(
+        "--damp",
+        type=float,
+        default=DEFAULT_DAMP,
+        help="GPTQ dampening, share of the Hessian diagonal (%(default)s)",
+    )
+    p.add_argument(
+        "--act-group-aware",
+        action=BooleanOptionalAction,
+        default=True,
+        help="GPTQModel's activation-group-aware ordering; undone before saving, g_idx stays trivial (on)",
+    )
+    p.add_argument(
+        "--true-sequential",
+        action=BooleanOptionalAction,
+        default=True,
+        help="quantize a layer's modules in order, each on inputs after the previous ones (on)",
+    )
+    p.add_argument(
+        "--mse", type=float, default=0.0, help="clipping search norm, e.g. 2.4 (0 = off, the default)"
+    )
+    p.add_argument(
+        "--calib-sort",
+        choices=("desc", "asc", "shuffle", "none"),
+        default="desc",
+        help="order of calibration samples, by length (%(default)s)",
+    )
     p.add_argument("--device", type=device_arg, default="auto", help="auto, cpu, cuda[:N]")
     p.add_argument("--force", action="store_true", help="redo even if the output is up to date")
     p.add_argument(
         "--no-wait", action="store_true", help="fail at once if another run is writing the same output"
     )
     args = p.parse_args(argv)
+    if not 0 < args.damp < 1:
+        p.error("--damp must be between 0 and 1")
+    if args.mse < 0:
+        p.error("--mse must be 0 (off) or a positive norm such as 2.4")
     for name in ("calib_size", "max_length", "batch_size", "calib_concat_size"):
         if getattr(args, name) < (0 if name in ("calib_size", "calib_concat_size") else 1):
             p.error(f"--{name.replace('_', '-')} must be positive")
     return args
+
+
+def gptq_settings(args: Namespace) -> dict[str, Any]:
+    """GPTQModel's QuantizeConfig fields this run uses (recorded in the manifest as they are)."""
+    return {
+        **GPTQ_SETTINGS,
+        "damp_percent": args.damp,
+        "act_group_aware": args.act_group_aware,
+        "true_sequential": args.true_sequential,
+        "mse": args.mse,
+    }
 
 
 def model_name(model: str) -> str:
@@ -90,7 +133,8 @@ def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict])
             "max_length": args.max_length,
             "calib_concat_size": args.calib_concat_size,
             "batch_size": args.batch_size,
-            **GPTQ_SETTINGS,
+            **gptq_settings(args),
+            "calib_sort": args.calib_sort,
         },
         "calibration": {
             "source": str(args.calib),
@@ -181,7 +225,7 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
         group_size=args.group_size,
         device=device,
         offload_to_disk_path=str(stage / ".offload"),
-        **GPTQ_SETTINGS,
+        **gptq_settings(args),
     )
     # GPTQModel writes logs/gptq_log_*.log into the working directory: keep them with the output.
     os.chdir(stage)
@@ -201,6 +245,7 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
         batch_size=args.batch_size,
         tokenizer=tokenizer,
         calibration_concat_size=args.calib_concat_size or None,
+        calibration_sort=None if args.calib_sort == "none" else args.calib_sort,
     )
     say(f"saving to {stage}")
     faults.at("saving", stage / "model.safetensors")

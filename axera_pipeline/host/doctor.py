@@ -9,7 +9,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from axera_pipeline.host import gptq_env
+from axera_pipeline.host import estimate, gptq_env
 from axera_pipeline.host.interpreter import InterpreterNotFound, find_python
 from axera_pipeline.toolchain import report as toolchain_report
 
@@ -66,13 +66,13 @@ def check_gptq_env(environ) -> Check:
     )
 
 
-def check_gpu() -> Check:
+def check_gpu(model: str) -> Check:
     smi = shutil.which("nvidia-smi")
     if smi:
         code, out = _run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader"])
         if code == 0 and out:
-            return Check("ok", "GPU", out.splitlines()[0])
-    return Check("warn", "GPU", "none found: quantizing runs on the CPU (HY-MT1.5-1.8B: ~15 min)")
+            return Check("ok", "GPU", f"{out.splitlines()[0]} (quantize time on a GPU: not measured yet)")
+    return Check("warn", "GPU", f"none found: quantizing runs on the CPU, {estimate.cpu_minutes(model)}")
 
 
 def check_toolchain(environ) -> list[Check]:
@@ -129,7 +129,7 @@ def report(model: str, parallel: int, environ=os.environ) -> list[Check]:
         check_python(environ),
         check_uv(),
         check_gptq_env(environ),
-        check_gpu(),
+        check_gpu(model),
         *check_toolchain(environ),
         *check_resources(model, parallel),
     ]

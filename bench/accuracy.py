@@ -1,0 +1,166 @@
+"""Benchmark 8: how close GPTQ int4 stays to full precision on gemma-3-270m, and which settings help.
+
+The decisive set: 400 held-out HSK zh->en sentences (fixed selection, see translation_eval.py), chrF
+and BLEU with 95% bootstrap intervals, paired differences against fp and against the pipeline's
+defaults, perplexity and KL against fp on held-out text; fp's outputs are cached. Every cell stays
+within what pulsar2 reads: symmetric, plain GPTQ format, desc_act off (activation-group-aware
+ordering is undone before saving, so g_idx stays trivial).
+
+`nox -s bench -- accuracy` measures fp, the pipeline's defaults and round-to-nearest; `--sweep` adds
+every cell below (hours); `--cells NAME ...` picks some; `--quick` uses 100 sentences.
+"""
+
+import argparse
+import json
+import subprocess
+import time
+from pathlib import Path
+
+from common import CACHE, ROOT, bench_python, report, table
+from gemma import gemma_folder, interval
+
+SWEEP = CACHE / "gemma-sweep"
+# name -> quantize options on top of the pipeline's defaults
+CELLS = {
+    "defaults": [],
+    "damp 0.05": ["--damp", "0.05"],
+    "damp 0.1": ["--damp", "0.1"],
+    "GAR off": ["--no-act-group-aware"],
+    "MSE clipping 2.4": ["--mse", "2.4"],
+    "true-sequential off": ["--no-true-sequential"],
+    "calib unsorted": ["--calib-sort", "none"],
+    "calib 96 rows": ["--calib-size", "96"],
+    "calib + 256 HSK rows": ["calib:256"],
+    "calib + 1024 HSK rows": ["calib:1024"],
+    "group 64": ["--group-size", "64"],
+}
+
+
+def options_for(cell: str, python: str) -> list[str]:
+    options = []
+    for option in CELLS[cell]:
+        if option.startswith("calib:"):
+            extra = int(option.split(":")[1])
+            calib = SWEEP / f"calib-plus-{extra}-hsk.jsonl"
+            if not calib.exists():
+                subprocess.run(
+                    [
+                        python,
+                        str(ROOT / "bench" / "translation_eval.py"),
+                        "--write-calibration",
+                        str(extra),
+                        str(calib),
+                    ],
+                    check=True,
+                )
+            options += ["--calib", str(calib)]
+        else:
+            options.append(option)
+    return options
+
+
+def quantize(cell: str, fp: Path, python: str) -> dict:
+    out = SWEEP / cell.replace(" ", "-").replace("+", "plus")
+    started = time.monotonic()
+    subprocess.run(
+        ["nox", "-s", "quantize", "--", "--model", str(fp), "--output", str(out), *options_for(cell, python)],
+        check=True,
+        cwd=ROOT,
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {
+        "dir": str(out),
+        "seconds": round(time.monotonic() - started, 1),
+        "quantize_wall_s": manifest["wall_time_s"],
+        "calibration_tokens": manifest["result"]["calibration_tokens"],
+        "size_mib": round(sum(p.stat().st_size for p in out.glob("*.safetensors")) / 2**20, 1),
+        "options": manifest["inputs"]["options"],
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sweep", action="store_true", help="every cell (hours)")
+    p.add_argument("--cells", nargs="*", help=f"cells to run: {', '.join(CELLS)}")
+    p.add_argument("--quick", action="store_true", help="100 sentences, for iterating")
+    args = p.parse_args()
+    cells = args.cells or (list(CELLS) if args.sweep else ["defaults"])
+    if "defaults" not in cells:
+        cells = ["defaults", *cells]
+    unknown = [c for c in cells if c not in CELLS]
+    if unknown:
+        raise SystemExit(f"unknown cell(s) {unknown}; cells: {', '.join(CELLS)}")
+    python = bench_python()
+    fp = gemma_folder(python)
+    SWEEP.mkdir(parents=True, exist_ok=True)
+    quantized = {cell: quantize(cell, fp, python) for cell in cells}
+    evaluation = SWEEP / ("eval-quick.json" if args.quick else "eval.json")
+    variants = [arg for cell, q in quantized.items() for arg in ("--variant", f"{cell}=gptq:{q['dir']}")]
+    started = time.monotonic()
+    subprocess.run(
+        [
+            python,
+            str(ROOT / "bench" / "translation_eval.py"),
+            str(fp),
+            str(evaluation),
+            *(["--quick"] if args.quick else []),
+            "--baseline",
+            "defaults",
+            *variants,
+            "--variant",
+            "RTN int4 g128=rtn:4:128",
+        ],
+        check=True,
+    )
+    eval_s = round(time.monotonic() - started, 1)
+    scores = json.loads(evaluation.read_text())
+    fp_ppl = scores["results"]["fp"]["perplexity"]
+    rows = []
+    for name, r in scores["results"].items():
+        vs_fp, vs_base = r.get("chrf_vs_fp"), r.get("chrf_vs_baseline")
+        q = quantized.get(name, {})
+        rows.append(
+            [
+                name,
+                f"{r['chrf']:.1f} {interval(r['chrf_ci95'])}",
+                f"{vs_fp['delta']:+.2f} {interval(vs_fp['ci95'])}" if vs_fp else "-",
+                f"{vs_base['delta']:+.2f} {interval(vs_base['ci95'])}" if vs_base else "-",
+                f"{r['bleu']:.1f} {interval(r['bleu_ci95'])}",
+                round(r["perplexity"] / fp_ppl, 3),
+                f"{r['kl_vs_fp']:.4f}",
+                q.get("calibration_tokens", "-"),
+                q.get("size_mib", "-"),
+                q.get("quantize_wall_s", "-"),
+            ]
+        )
+    md = (
+        f"gemma-3-270m, zh->en, {scores['sentences']} held-out HSK sentences ({scores['selection']}), "
+        f"{scores['shots']}-shot, greedy; 95% intervals from {scores['bootstrap']} bootstrap resamples, "
+        "paired for the differences. Perplexity ratio and KL against fp on the held-out text. Sizes are "
+        "the checkpoint's safetensors (embeddings included). Cells differ from the pipeline's defaults "
+        f"only in what their name says. Evaluation: {eval_s} s for {len(scores['results'])} variants "
+        "(fp cached).\n\n"
+        + table(
+            [
+                "variant",
+                "chrF [95% CI]",
+                "vs fp [95% CI]",
+                "vs defaults [95% CI]",
+                "BLEU [95% CI]",
+                "ppl / fp",
+                "KL vs fp",
+                "calib tokens",
+                "size MiB",
+                "quantize s",
+            ],
+            rows,
+        )
+    )
+    command = (
+        "nox -s bench -- accuracy" + (" --sweep" if args.sweep else "") + (" --quick" if args.quick else "")
+    )
+    report("accuracy", command, md, {"scores": scores, "quantized": quantized, "eval_s": eval_s}, python)
+
+
+if __name__ == "__main__":
+    main()

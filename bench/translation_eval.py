@@ -1,0 +1,298 @@
+"""zh->en accuracy of model variants against full precision, with 95% bootstrap intervals (bench env).
+
+The held-out set is fixed and documented: from hsk-sentences-audio's 4,354 sentences (those with an
+English translation), the first 3 are the prompt's examples and the evaluation takes every k-th after
+them (k = (rows - 3) // N; N = 400 by default, 100 with --quick). None is in the pipeline's
+calibration set, which is the project's own bundled data. Greedy, 3-shot, stopped at the end of the
+line. Per variant: chrF and BLEU (sacrebleu) with 95% bootstrap intervals, the paired bootstrap
+difference against fp (and against a baseline variant, with sacrebleu's paired test p-value),
+perplexity, and KL divergence and top-1 agreement against fp on held-out text. fp's translations and
+logits are cached, so each variant costs one pass.
+
+Usage: python translation_eval.py FP_DIR OUT_JSON [--quick | --sentences N] [--baseline NAME]
+       --variant NAME=fp | gptq:DIR | rtn:BITS:GROUP | emulate:DIR:PROFILE ... (repeatable)
+       python translation_eval.py --write-calibration EXTRA_ROWS OUT_JSONL
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
+os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")
+SHOTS = 3
+CACHE = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "axera-llm-pipeline" / "bench"))
+FORMAT = 2  # bump when prompts, selection or decoding change, so cached fp outputs are not reused
+N_BOOTSTRAP = 1000
+
+
+def hsk(n: int) -> tuple[list[dict], list[dict], int]:
+    from importlib.resources import files
+
+    data = json.loads(
+        files("hsk_sentences_audio").joinpath("data/sentences.json").read_text(encoding="utf-8")
+    )
+    rows = [{"zh": d["chinese"], "en": d["translation"]["en"]} for d in data if d["translation"].get("en")]
+    step = max(1, (len(rows) - SHOTS) // n)
+    return rows[:SHOTS], rows[SHOTS::step][:n], step
+
+
+def write_calibration(extra_rows: int, out: Path) -> None:
+    """The bundled calibration set plus HSK rows in the same HY-MT prompt style, none from the eval set."""
+    from importlib.resources import files
+
+    from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB
+
+    data = json.loads(
+        files("hsk_sentences_audio").joinpath("data/sentences.json").read_text(encoding="utf-8")
+    )
+    rows = [{"zh": d["chinese"], "en": d["translation"]["en"]} for d in data if d["translation"].get("en")]
+    held = {r["zh"] for r in rows[:SHOTS]} | {r["zh"] for r in hsk(400)[1]} | {r["zh"] for r in hsk(100)[1]}
+    free = [r for r in rows if r["zh"] not in held]
+    step = max(1, len(free) // max(extra_rows, 1))
+    picked = free[::step][:extra_rows]
+    lines = DEFAULT_CALIB.read_text(encoding="utf-8").splitlines()
+    lines += [
+        json.dumps({"src": "zh", "tgt": "en", "source": r["zh"], "target": r["en"]}, ensure_ascii=False)
+        for r in picked
+    ]
+    out.write_text("\n".join(line for line in lines if line.strip()) + "\n", encoding="utf-8")
+    print(f"{out}: {len(lines)} rows ({len(picked)} from HSK, disjoint from the eval sets)")
+
+
+def prompt(shots: list[dict], zh: str) -> str:
+    parts = ["Translate Chinese to English."] + [f"Chinese: {s['zh']}\nEnglish: {s['en']}" for s in shots]
+    return "\n\n".join(parts + [f"Chinese: {zh}\nEnglish:"])
+
+
+def translate(model, tok, prompts: list[str], batch: int = 16) -> list[str]:
+    import torch
+
+    tok.padding_side = "left"
+    out = []
+    for i in range(0, len(prompts), batch):
+        enc = tok(prompts[i : i + batch], return_tensors="pt", padding=True)
+        with torch.no_grad():
+            gen = model.generate(
+                **enc,
+                max_new_tokens=40,
+                do_sample=False,
+                pad_token_id=tok.pad_token_id,
+                stop_strings=["\n"],
+                tokenizer=tok,
+            )
+        for row in gen[:, enc["input_ids"].shape[1] :]:
+            out.append(tok.decode(row, skip_special_tokens=True).strip().split("\n")[0].strip())
+        print(f"  {len(out)}/{len(prompts)}", flush=True)
+    return out
+
+
+def text_logits(model, ids_list) -> list:
+    import torch
+
+    with torch.no_grad():
+        return [model(input_ids=ids[None]).logits[0].float() for ids in ids_list]
+
+
+def versus_fp(fp_logits: list, logits: list, ids_list: list) -> dict:
+    import torch
+    import torch.nn.functional as F
+
+    kl, agree, nll, n = 0.0, 0, 0.0, 0
+    for ref, test, ids in zip(fp_logits, logits, ids_list, strict=True):
+        ref = ref.float()
+        kl += F.kl_div(
+            F.log_softmax(test, -1), F.log_softmax(ref, -1), log_target=True, reduction="sum"
+        ).item()
+        agree += int((ref.argmax(-1) == test.argmax(-1)).sum())
+        nll += F.cross_entropy(test[:-1], ids[1:], reduction="sum").item()
+        n += ref.shape[0]
+    tokens = sum(len(ids) - 1 for ids in ids_list)
+    return {
+        "kl_vs_fp": kl / n,
+        "top1_vs_fp": agree / n,
+        "perplexity": float(torch.exp(torch.tensor(nll / tokens))),
+    }
+
+
+def paired_difference(metric, hyps: list[str], base: list[str], refs: list[str], seed: int = 12345) -> dict:
+    """Bootstrap the corpus-score difference hyps - base on the same resampled sentences (95% interval)."""
+    stats_h = metric._extract_corpus_statistics(hyps, [refs])
+    stats_b = metric._extract_corpus_statistics(base, [refs])
+    rng = random.Random(seed)
+    n = len(hyps)
+    diffs = []
+    for _ in range(N_BOOTSTRAP):
+        idx = [rng.randrange(n) for _ in range(n)]
+        score_h = metric._compute_score_from_stats(_sum(stats_h, idx)).score
+        score_b = metric._compute_score_from_stats(_sum(stats_b, idx)).score
+        diffs.append(score_h - score_b)
+    diffs.sort()
+    point = metric.corpus_score(hyps, [refs]).score - metric.corpus_score(base, [refs]).score
+    return {
+        "delta": round(point, 2),
+        "ci95": [
+            round(float(diffs[int(0.025 * N_BOOTSTRAP)]), 2),
+            round(float(diffs[int(0.975 * N_BOOTSTRAP) - 1]), 2),
+        ],
+    }
+
+
+def _sum(stats: list, idx: list[int]) -> list:
+    total = [0] * len(stats[0])
+    for i in idx:
+        for j, value in enumerate(stats[i]):
+            total[j] += value
+    return total
+
+
+def scores(hyps: list[str], refs: list[str]) -> dict:
+    from sacrebleu.metrics import BLEU, CHRF
+
+    chrf = CHRF().corpus_score(hyps, [refs], n_bootstrap=N_BOOTSTRAP)
+    bleu = BLEU().corpus_score(hyps, [refs], n_bootstrap=N_BOOTSTRAP)
+    return {
+        "chrf": round(chrf.score, 2),
+        "chrf_ci95": [round(float(chrf._mean - chrf._ci), 2), round(float(chrf._mean + chrf._ci), 2)],
+        "bleu": round(bleu.score, 2),
+        "bleu_ci95": [round(float(bleu._mean - bleu._ci), 2), round(float(bleu._mean + bleu._ci), 2)],
+    }
+
+
+def load_variant(spec: str, fp_dir: str):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kind, _, rest = spec.partition(":")
+    if kind == "fp":
+        return AutoModelForCausalLM.from_pretrained(fp_dir, dtype=torch.float32).eval()
+    if kind == "rtn":
+        from axera_pipeline.gptq import compare
+
+        bits, group = (int(x) for x in rest.split(":"))
+        model = AutoModelForCausalLM.from_pretrained(fp_dir, dtype=torch.float32).eval()
+        compare.apply_rtn(model, bits, group)
+        return model
+    from gptqmodel import BACKEND, GPTQModel
+
+    if kind == "gptq":
+        return GPTQModel.load(rest, device="cpu", backend=BACKEND.TORCH).model.eval()
+    if kind == "emulate":
+        from axera_pipeline.gptq import board_numerics
+
+        gptq_dir, profile = rest.rsplit(":", 1)
+        dense = GPTQModel.load(gptq_dir, device="cpu", backend=BACKEND.TORCH).model.eval()
+        board_numerics.dequantize_in_place(dense)
+        return board_numerics.emulate(dense, board_numerics.load(profile)[1])
+    raise SystemExit(f"unknown variant {spec!r}")
+
+
+def fp_cache(fp_dir: str, n: int) -> Path:
+    h = hashlib.sha256(f"{FORMAT}:{n}".encode())
+    for path in sorted(Path(fp_dir).glob("*.safetensors")):
+        h.update(path.read_bytes()[: 1 << 20] + str(path.stat().st_size).encode())
+    return CACHE / "fp-outputs" / h.hexdigest()[:16]
+
+
+def main() -> None:
+    import torch
+    from transformers import AutoTokenizer
+
+    from axera_pipeline.gptq import compare
+
+    if sys.argv[1:2] == ["--write-calibration"]:
+        write_calibration(int(sys.argv[2]), Path(sys.argv[3]))
+        return
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("fp_dir")
+    p.add_argument("out")
+    p.add_argument("--sentences", type=int, default=400)
+    p.add_argument("--quick", action="store_true", help="100 sentences, for iterating")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME=SPEC")
+    p.add_argument("--baseline", help="variant the others are compared with besides fp (paired test)")
+    args = p.parse_args()
+    n = 100 if args.quick else args.sentences
+    shots, rows, step = hsk(n)
+    tok = AutoTokenizer.from_pretrained(args.fp_dir)
+    prompts = [prompt(shots, r["zh"]) for r in rows]
+    refs = [r["en"] for r in rows]
+    text = [ln for ln in (ROOT / "data/eval/heldout_text.txt").read_text().splitlines() if ln.strip()]
+    ids_list = compare.encode_text(tok, text, 512)
+
+    cache = fp_cache(args.fp_dir, n)
+    if (cache / "translations.json").is_file():
+        fp_hyps = json.loads((cache / "translations.json").read_text())
+        fp_logits = torch.load(cache / "logits.pt")
+        fp_seconds = json.loads((cache / "seconds.json").read_text())
+    else:
+        print("fp (cached for the next variants)", flush=True)
+        started = time.monotonic()
+        model = load_variant("fp", args.fp_dir)
+        fp_hyps = translate(model, tok, prompts)
+        fp_logits = [lg.half() for lg in text_logits(model, ids_list)]
+        fp_seconds = round(time.monotonic() - started, 1)
+        del model
+        cache.mkdir(parents=True, exist_ok=True)
+        torch.save(fp_logits, cache / "logits.pt")
+        (cache / "seconds.json").write_text(json.dumps(fp_seconds))
+        (cache / "translations.json").write_text(json.dumps(fp_hyps, ensure_ascii=False))
+
+    from sacrebleu.metrics import CHRF
+
+    results: dict[str, dict] = {}
+    hyps_by_name: dict[str, list[str]] = {}
+    for item in ["fp=fp", *args.variant]:
+        name, _, spec = item.partition("=")
+        if name == "fp":
+            hyps, logits, seconds = fp_hyps, [lg.float() for lg in fp_logits], fp_seconds
+        else:
+            print(name, flush=True)
+            started = time.monotonic()
+            model = load_variant(spec, args.fp_dir)
+            hyps = translate(model, tok, prompts)
+            logits = text_logits(model, ids_list)
+            seconds = round(time.monotonic() - started, 1)
+            del model
+        hyps_by_name[name] = hyps
+        results[name] = {
+            "spec": spec,
+            **scores(hyps, refs),
+            **versus_fp([lg.float() for lg in fp_logits], logits, ids_list),
+            "seconds": seconds,
+            "examples": hyps[:3],
+        }
+        if name != "fp":
+            results[name]["chrf_vs_fp"] = paired_difference(CHRF(), hyps, fp_hyps, refs)
+        if args.baseline and name not in ("fp", args.baseline) and args.baseline in hyps_by_name:
+            results[name]["chrf_vs_baseline"] = paired_difference(
+                CHRF(), hyps, hyps_by_name[args.baseline], refs
+            )
+        print(json.dumps({name: {k: v for k, v in results[name].items() if k != "examples"}}), flush=True)
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "sentences": len(rows),
+                "selection": f"hsk-sentences-audio rows with an English translation: rows 0-2 are the "
+                f"prompt's examples, then every {step}th row from row 3",
+                "shots": SHOTS,
+                "bootstrap": N_BOOTSTRAP,
+                "baseline": args.baseline,
+                "results": results,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
