@@ -28,10 +28,14 @@ CELLS = {
     "GAR off": ["--no-act-group-aware"],
     "MSE clipping 2.4": ["--mse", "2.4"],
     "true-sequential off": ["--no-true-sequential"],
+    "hessian bf16": ["--hessian", "bf16"],
+    "hessian bf16, true-sequential off": ["--hessian", "bf16", "--no-true-sequential"],
     "calib unsorted": ["--calib-sort", "none"],
     "calib 96 rows": ["--calib-size", "96"],
     "calib + 256 HSK rows": ["calib:256"],
     "calib + 1024 HSK rows": ["calib:1024"],
+    "calib + 2048 HSK rows": ["calib:2048"],
+    "calib + 3800 HSK rows": ["calib:3800"],
     "group 64": ["--group-size", "64"],
 }
 
@@ -60,7 +64,7 @@ def options_for(cell: str, python: str) -> list[str]:
 
 
 def quantize(cell: str, fp: Path, python: str) -> dict:
-    out = SWEEP / cell.replace(" ", "-").replace("+", "plus")
+    out = SWEEP / cell.replace(" ", "-").replace("+", "plus").replace(",", "")
     started = time.monotonic()
     subprocess.run(
         ["nox", "-s", "quantize", "--", "--model", str(fp), "--output", str(out), *options_for(cell, python)],

@@ -23,6 +23,8 @@ CANDIDATES = {
     "batch 1": (["--batch-size", "1"], {}),
     "batch 8": (["--batch-size", "8"], {}),
     "no true-sequential": (["--no-true-sequential"], {}),
+    "hessian bf16": (["--hessian", "bf16"], {}),
+    "hessian bf16, no true-sequential": (["--hessian", "bf16", "--no-true-sequential"], {}),
     "torch intra-op threads 1": ([], {"OMP_NUM_THREADS": "1"}),
     "GPTQModel CPU workers 1": ([], {"GPTQMODEL_CPU_WORKERS": "1"}),
 }
@@ -75,6 +77,12 @@ def main() -> None:
         except subprocess.CalledProcessError as exc:
             print(f"{name}: failed ({exc.returncode}); left out of the table", flush=True)
     base = results.get("defaults") or next(iter(results.values()))
+    before_file = Path(__file__).resolve().parent / "results" / "profile-before.json"
+    before = (
+        json.loads(before_file.read_text())["figures"]["results"]["defaults"]
+        if before_file.exists()
+        else None
+    )
     md = (
         f"One layer at HY-MT1.5-1.8B's width, {base['calibration_tokens']} calibration tokens "
         f"(the bundled set through this model's tokenizer), CPU. Matmul rates measured in the same run: "
@@ -82,6 +90,16 @@ def main() -> None:
         "(4096x2048 @ 2048x6144).\n\nWhere the time goes with the pipeline's defaults (exclusive time; "
         "'other' is loading the model, tokenizing and GPTQModel's bookkeeping):\n\n"
         + table(["phase", "s", "share", "GFLOP", "GFLOP/s", "of fp32 peak", "of bf16 peak"], phase_rows(base))
+        + (
+            "\n\nBefore this project's Hessian change (GPTQModel's own fp32 X^T X for every module, "
+            f"measured {json.loads(before_file.read_text())['date']}):\n\n"
+            + table(
+                ["phase", "s", "share", "GFLOP", "GFLOP/s", "of fp32 peak", "of bf16 peak"],
+                phase_rows(before),
+            )
+            if before
+            else ""
+        )
         + "\n\nCandidates (same layer, same calibration):\n\n"
         + table(
             [

@@ -98,3 +98,12 @@ def test_llama_int8_through_nox(tiny_llama, tmp_path):
     assert (qc["bits"], qc["group_size"]) == (8, 64)
     assert read_json(out / "config.json")["model_type"] == "llama"
     assert read_json(out / "manifest.json")["inputs"]["calibration"]["rows"] == 64
+
+
+def test_hessian_patch_matches_gptqmodel(gptq_python):
+    """One X^T X per shared input gives GPTQModel's numbers exactly; bf16 products stay close."""
+    done = run_cmd([gptq_python, str(HELPERS / "check_hessian.py")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["shared_equal"] is True
+    assert 0 < report["bf16_relative_error"] < 0.01

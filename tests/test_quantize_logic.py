@@ -284,3 +284,46 @@ def test_bos_comes_from_the_template_or_the_tokenizer():
     bare = FakeTokenizer(None)
     assert len(prompts.encode_row(bare, row, 1000)) == len(prompts.render(bare, row))
     assert bare.calls == [True]
+
+
+def test_gptq_settings_are_options_recorded_as_used():
+    default = quantize.gptq_settings(quantize.parse_args([]))
+    assert default == {
+        "sym": True,
+        "desc_act": False,
+        "damp_percent": 0.01,
+        "act_group_aware": True,
+        "true_sequential": True,
+        "mse": 0.0,
+    }
+    args = quantize.parse_args(
+        [
+            "--damp",
+            "0.05",
+            "--no-act-group-aware",
+            "--no-true-sequential",
+            "--mse",
+            "2.4",
+            "--calib-sort",
+            "none",
+        ]
+    )
+    assert quantize.gptq_settings(args) | {"calib_sort": args.calib_sort} == {
+        "sym": True,
+        "desc_act": False,
+        "damp_percent": 0.05,
+        "act_group_aware": False,
+        "true_sequential": False,
+        "mse": 2.4,
+        "calib_sort": "none",
+    }
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--damp", "1.5"], "--damp must be between 0 and 1"), (["--mse", "-1"], "--mse must be 0 (off)")],
+)
+def test_gptq_setting_mistakes(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        quantize.parse_args(argv)
+    assert message in capsys.readouterr().err

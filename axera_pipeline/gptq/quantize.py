@@ -16,7 +16,7 @@ from typing import Any
 from axera_pipeline.common import atomic, checkpoint, faults, manifest
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.teelog import tee_output
-from axera_pipeline.gptq import datasets_io
+from axera_pipeline.gptq import datasets_io, hessian
 from axera_pipeline.gptq.model_source import resolve_model
 from axera_pipeline.gptq.runtime import PACKAGES, device_arg, prepare_environment, resolve_device
 
@@ -71,6 +71,12 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     )
     p.add_argument(
         "--mse", type=float, default=0.0, help="clipping search norm, e.g. 2.4 (0 = off, the default)"
+    )
+    p.add_argument(
+        "--hessian",
+        choices=hessian.HESSIAN_DTYPES,
+        default="fp32",
+        help="X^T X products in fp32, or bf16 accumulated in fp32 (about 3x faster on the CPU) (%(default)s)",
     )
     p.add_argument(
         "--calib-sort",
@@ -135,6 +141,7 @@ def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict])
             "batch_size": args.batch_size,
             **gptq_settings(args),
             "calib_sort": args.calib_sort,
+            "hessian": args.hessian,
         },
         "calibration": {
             "source": str(args.calib),
@@ -211,6 +218,7 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
     from gptqmodel.models.auto import SUPPORTED_MODELS
     from transformers import AutoTokenizer
 
+    hessian.install(args.hessian)
     if ckpt.model_type not in SUPPORTED_MODELS:
         raise UserError(
             f"model_type {ckpt.model_type!r} is not supported by GPTQModel; supported: "
