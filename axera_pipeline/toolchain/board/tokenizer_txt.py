@@ -204,8 +204,15 @@ def from_sentencepiece(folder: Path, model_file: Path, tokenizer: dict) -> Token
         if i >= len(body_pieces):  # tokens added on top of the model (e.g. gemma3's image token)
             body_pieces += [("", 0.0, sentencepiece_model.UNUSED)] * (i - len(body_pieces))
             body_pieces.append((added["content"], 0.0, sentencepiece_model.USER_DEFINED))
+    return _sentencepiece_txt(folder, tokenizer, ids, body_pieces)
+
+
+def _sentencepiece_txt(
+    folder: Path, tokenizer: dict, ids: dict[str, int], pieces: list[tuple[str, float, int]]
+) -> TokenizerTxt:
+    """Type 0's body: `<base64 piece> <score> <piece type>` per id."""
     lines = []
-    for piece, score, kind in body_pieces:
+    for piece, score, kind in pieces:
         # The board encodes raw text, so spaces must meet the pieces' ▁ as spaces (as Axera's converter does).
         data = piece.replace("\u2581", " ").encode()
         lines.append(f"{base64.b64encode(data).decode()} {score!r} {kind}")
@@ -222,10 +229,10 @@ def from_sentencepiece(folder: Path, model_file: Path, tokenizer: dict) -> Token
 def _sentencepiece_style(tokenizer: dict) -> bool:
     """A SentencePiece BPE saved as tokenizer.json: spaces as ▁, byte fallback, no byte-level mapping."""
     model = tokenizer.get("model") or {}
-    text = json.dumps({k: tokenizer.get(k) for k in ("normalizer", "pre_tokenizer", "decoder")})
-    return model.get("type") == "BPE" and (
-        "\u2581" in text or "▁" in text or bool(model.get("byte_fallback"))
+    text = json.dumps(
+        {k: tokenizer.get(k) for k in ("normalizer", "pre_tokenizer", "decoder")}, ensure_ascii=False
     )
+    return model.get("type") == "BPE" and ("\u2581" in text or bool(model.get("byte_fallback")))
 
 
 def from_sentencepiece_json(folder: Path, tokenizer: dict) -> TokenizerTxt:
@@ -261,17 +268,7 @@ def from_sentencepiece_json(folder: Path, tokenizer: dict) -> TokenizerTxt:
             pieces.append((token, 0.0, sentencepiece_model.NORMAL))
         else:
             pieces.append((token, 0.0, sentencepiece_model.USER_DEFINED))
-    lines = [
-        f"{base64.b64encode(p.replace(chr(0x2581), ' ').encode()).decode()} {s!r} {k}" for p, s, k in pieces
-    ]
-    return TokenizerTxt(
-        SENTENCEPIECE,
-        special_ids(tokenizer),
-        stop_ids(folder, ids),
-        prefix_ids(tokenizer),
-        [str(len(lines)), *lines],
-        len(lines),
-    )
+    return _sentencepiece_txt(folder, tokenizer, ids, pieces)
 
 
 def describe(tokenizer: dict) -> str:
