@@ -108,18 +108,18 @@ def test_quantize_time_comes_from_measured_costs(tmp_path):
     )
     hymt_layer = estimate.layer_weights(estimate.KNOWN_CONFIGS["tencent/HY-MT1.5-1.8B"])
     assert hymt_layer == 2 * 2048 * 2048 + 2 * 2048 * 512 + 3 * 2048 * 6144
+    phase = {"forward": 20.0, "hessian": 20.0, "solve": 15.0, "pack": 1.0, "offload": 4.0, "other": 10.0}
     measured = {
-        "total_s": 70.0,
-        "phases": {"other": {"seconds": 10.0}},
+        "phases": {name: {"seconds": seconds} for name, seconds in phase.items()},
         "layer_weights": hymt_layer,
         "calibration_tokens": 20000,
     }
     profile.write_text(json.dumps({"figures": {"results": {"defaults": measured}}}))
-    # 60 s per layer at 20k tokens; 32 layers at 10k tokens: 10 s + 32 x 30 s = 16.2 min.
+    # 40 s per 20k tokens and 20 s per layer; 32 layers at 10k tokens: 10 s + 32 x (20 + 20) s = 21.5 min.
     gemma = tmp_path / "gemma.json"
     gemma.write_text(json.dumps({"figures": {"calibration_tokens": 10000}}))
     assert estimate.cpu_minutes("tencent/HY-MT1.5-1.8B", profile, gemma).startswith(
-        "~16 min for 32 layers and 10000"
+        "~22 min for 32 layers and 10000"
     )
     assert "profile's own calibration" in estimate.cpu_minutes(
         "tencent/HY-MT1.5-1.8B", profile, tmp_path / "no"

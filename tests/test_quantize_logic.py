@@ -294,8 +294,9 @@ def test_gptq_settings_are_options_recorded_as_used():
         "damp_percent": 0.01,
         "act_group_aware": True,
         "true_sequential": True,
-        "mse": 0.0,
+        "mse": 2.4,
     }
+    assert quantize.parse_args([]).hessian == "bf16"
     args = quantize.parse_args(
         [
             "--damp",

@@ -1,7 +1,8 @@
 """How long quantizing a model takes on this kind of machine, from measured costs, not a guess.
 
-`nox -s bench -- profile` measures one HY-MT1.5-1.8B-shaped layer per calibration token; the cost
-scales with a layer's weights (the matmuls of forward passes and Hessians) and the token count.
+`nox -s bench -- profile` measures one HY-MT1.5-1.8B-shaped layer: forward passes and Hessians cost in
+proportion to the calibration tokens, the GPTQ solve (with its clipping search), packing and offload
+once per layer; both scale with a layer's weights.
 """
 
 from __future__ import annotations
@@ -65,11 +66,11 @@ def cpu_minutes(model: str, profile: Path = PROFILE, gemma: Path = GEMMA) -> str
         return "not measured on this machine yet (`nox -s bench -- profile`)"
     if config is None:
         return "unknown for this model (pass a local folder to size it)"
-    layer_s = measured["total_s"] - measured["phases"]["other"]["seconds"]
-    per_weight_token = layer_s / (measured["layer_weights"] * measured["calibration_tokens"])
+    phases = {name: phase["seconds"] for name, phase in measured["phases"].items()}
+    per_token = (phases["forward"] + phases["hessian"]) / measured["calibration_tokens"]
+    per_layer = phases["solve"] + phases["pack"] + phases["offload"]
     tokens, source = default_calibration_tokens(measured, gemma)
     layers = int((config.get("text_config") or config)["num_hidden_layers"])
-    seconds = (
-        measured["phases"]["other"]["seconds"] + layers * layer_weights(config) * tokens * per_weight_token
-    )
+    scale = layer_weights(config) / measured["layer_weights"]
+    seconds = phases["other"] + layers * scale * (per_token * tokens + per_layer)
     return f"~{seconds / 60:.0f} min for {layers} layers and {tokens} calibration tokens ({source})"
