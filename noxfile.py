@@ -153,9 +153,10 @@ def gptq_env_session(session: nox.Session) -> None:
 @nox.session(python=False, default=False)
 def lock(session: nox.Session) -> None:
     """Recompile the pinned locks in envs/ from their .in files with `uv pip compile`."""
-    names = session.posargs or [*gptq_env.available_stacks(), "host", "dev"]
+    host_side = ("dev", "host", "board-demo")  # universal locks; the GPTQ stacks are for this platform
+    names = session.posargs or [*gptq_env.available_stacks(), *host_side]
     for name in names:
-        stem = name if name in ("dev", "host") else f"gptq-{name}"
+        stem = name if name in host_side else f"gptq-{name}"
         source = ROOT / "envs" / f"{stem}.in"
         if not source.is_file():
             session.error(f"no envs/{stem}.in; stacks: {', '.join(gptq_env.available_stacks())}")
