@@ -63,12 +63,29 @@ def matmul_rate(dtype, seconds: float = 3.0) -> float:
     return 2 * 4096 * 2048 * 6144 * runs / (time.perf_counter() - start) / 1e9
 
 
-def layer_flops(layer, hidden_states) -> float:
-    """2 x parameters x tokens for the projections, plus attention's two seq x seq products."""
-    params = sum(p.numel() for n, p in layer.named_parameters() if p.dim() == 2)
-    batch, seq = hidden_states.shape[0], hidden_states.shape[1]
-    width = hidden_states.shape[-1]
-    return 2.0 * params * batch * seq + 4.0 * batch * seq * seq * width
+def count_forward_flops(timers: Timers) -> None:
+    """Charge forward FLOPs per product actually computed, not per layer call.
+
+    GPTQModel stops a subset's forward pass once its last module has its inputs, so a layer call
+    often runs only part of the layer: counting whole layers would overstate the rate several times.
+    """
+    import torch
+    import torch.nn.functional as functional
+
+    linear_forward = torch.nn.Linear.forward
+    attention = functional.scaled_dot_product_attention
+
+    def linear(self, input):
+        timers.flops["forward"] += 2.0 * input.numel() * self.out_features
+        return linear_forward(self, input)
+
+    def sdpa(query, key, value, *args, **kwargs):
+        # Q K^T and P V: 2 x 2 x batch x heads x q_len x k_len x head_dim.
+        timers.flops["forward"] += 4.0 * query.numel() * key.shape[-2]
+        return attention(query, key, value, *args, **kwargs)
+
+    torch.nn.Linear.forward = linear
+    functional.scaled_dot_product_attention = sdpa
 
 
 def install(timers: Timers) -> None:
@@ -125,6 +142,7 @@ def main() -> None:
     print(f"matmul: fp32 {rates['fp32']:.0f} GFLOP/s, bf16 {rates['bf16']:.0f} GFLOP/s", flush=True)
     timers = Timers()
     install(timers)
+    count_forward_flops(timers)
     # The model's forward is reached through GPTQModel's looper; wrap each decoder layer when loaded.
     import gptqmodel
 
@@ -133,11 +151,7 @@ def main() -> None:
     def load(*a, **k):
         model = original_load(*a, **k)
         for layer in model.model.model.layers:
-            layer.forward = timers.wrap(
-                "forward",
-                layer.forward,
-                lambda hidden_states, *x, _layer=layer, **y: layer_flops(_layer, hidden_states),
-            )
+            layer.forward = timers.wrap("forward", layer.forward)
         return model
 
     gptqmodel.GPTQModel.load = load

@@ -23,8 +23,9 @@ CANDIDATES = {
     "batch 1": (["--batch-size", "1"], {}),
     "batch 8": (["--batch-size", "8"], {}),
     "no true-sequential": (["--no-true-sequential"], {}),
-    "hessian bf16": (["--hessian", "bf16"], {}),
-    "hessian bf16, no true-sequential": (["--hessian", "bf16", "--no-true-sequential"], {}),
+    "MSE off": (["--mse", "0"], {}),
+    "MSE off, hessian fp32 (the notes' settings)": (["--mse", "0", "--hessian", "fp32"], {}),
+    "hessian fp32": (["--hessian", "fp32"], {}),
     "torch intra-op threads 1": ([], {"OMP_NUM_THREADS": "1"}),
     "GPTQModel CPU workers 1": ([], {"GPTQMODEL_CPU_WORKERS": "1"}),
 }
@@ -83,6 +84,9 @@ def main() -> None:
         if before_file.exists()
         else None
     )
+    if before:
+        # The same forward passes; its own count charged whole layers where GPTQModel stops a pass early.
+        before["phases"]["forward"]["gflop"] = base["phases"]["forward"]["gflop"]
     md = (
         f"One layer at HY-MT1.5-1.8B's width, {base['calibration_tokens']} calibration tokens "
         f"(the bundled set through this model's tokenizer), CPU. Matmul rates measured in the same run: "
@@ -92,7 +96,8 @@ def main() -> None:
         + table(["phase", "s", "share", "GFLOP", "GFLOP/s", "of fp32 peak", "of bf16 peak"], phase_rows(base))
         + (
             "\n\nBefore this project's Hessian change (GPTQModel's own fp32 X^T X for every module, "
-            f"measured {json.loads(before_file.read_text())['date']}):\n\n"
+            f"measured {json.loads(before_file.read_text())['date']}; forward FLOPs as counted in this "
+            "run):\n\n"
             + table(
                 ["phase", "s", "share", "GFLOP", "GFLOP/s", "of fp32 peak", "of bf16 peak"],
                 phase_rows(before),

@@ -196,6 +196,39 @@ def load_variant(spec: str, fp_dir: str):
     raise SystemExit(f"unknown variant {spec!r}")
 
 
+def variant_key(spec: str, fp_dir: str, n: int) -> str:
+    """What a variant's outputs depend on: fp, its spec, and for a checkpoint its manifest."""
+    h = hashlib.sha256(f"{FORMAT}:{n}:{spec}:{fp_cache(fp_dir, n).name}".encode())
+    kind, _, rest = spec.partition(":")
+    if kind in ("gptq", "emulate"):
+        checkpoint = rest.rsplit(":", 1)[0] if kind == "emulate" else rest
+        h.update((Path(checkpoint) / "manifest.json").read_bytes())
+        if kind == "emulate":
+            h.update(Path(rest.rsplit(":", 1)[1]).read_bytes() if rest.endswith(".yaml") else rest.encode())
+    return h.hexdigest()[:16]
+
+
+def measure_variant(
+    name, spec, fp_dir, tok, prompts, ids_list, fp_logits, n
+) -> tuple[list[str], dict, float]:
+    """A variant's translations and its figures against fp; reused while its checkpoint is unchanged."""
+    cached = CACHE / "variant-outputs" / f"{variant_key(spec, fp_dir, n)}.json"
+    if cached.is_file():
+        print(f"{name}: outputs cached", flush=True)
+        data = json.loads(cached.read_text())
+        return data["hyps"], data["vs_fp"], data["seconds"]
+    print(name, flush=True)
+    started = time.monotonic()
+    model = load_variant(spec, fp_dir)
+    hyps = translate(model, tok, prompts)
+    vs_fp = versus_fp([lg.float() for lg in fp_logits], text_logits(model, ids_list), ids_list)
+    seconds = round(time.monotonic() - started, 1)
+    del model
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    cached.write_text(json.dumps({"hyps": hyps, "vs_fp": vs_fp, "seconds": seconds}, ensure_ascii=False))
+    return hyps, vs_fp, seconds
+
+
 def fp_cache(fp_dir: str, n: int) -> Path:
     h = hashlib.sha256(f"{FORMAT}:{n}".encode())
     for path in sorted(Path(fp_dir).glob("*.safetensors")):
@@ -253,20 +286,17 @@ def main() -> None:
     for item in ["fp=fp", *args.variant]:
         name, _, spec = item.partition("=")
         if name == "fp":
-            hyps, logits, seconds = fp_hyps, [lg.float() for lg in fp_logits], fp_seconds
+            hyps, seconds = fp_hyps, fp_seconds
+            vs_fp = versus_fp([lg.float() for lg in fp_logits], [lg.float() for lg in fp_logits], ids_list)
         else:
-            print(name, flush=True)
-            started = time.monotonic()
-            model = load_variant(spec, args.fp_dir)
-            hyps = translate(model, tok, prompts)
-            logits = text_logits(model, ids_list)
-            seconds = round(time.monotonic() - started, 1)
-            del model
+            hyps, vs_fp, seconds = measure_variant(
+                name, spec, args.fp_dir, tok, prompts, ids_list, fp_logits, n
+            )
         hyps_by_name[name] = hyps
         results[name] = {
             "spec": spec,
             **scores(hyps, refs),
-            **versus_fp([lg.float() for lg in fp_logits], logits, ids_list),
+            **vs_fp,
             "seconds": seconds,
             "examples": hyps[:3],
         }
