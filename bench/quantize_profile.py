@@ -27,7 +27,8 @@ CANDIDATES = {
     "MSE off, hessian fp32 (the notes' settings)": (["--mse", "0", "--hessian", "fp32"], {}),
     "hessian fp32": (["--hessian", "fp32"], {}),
     "torch intra-op threads 1": ([], {"OMP_NUM_THREADS": "1"}),
-    "GPTQModel CPU workers 1": ([], {"GPTQMODEL_CPU_WORKERS": "1"}),
+    # GPTQModel's CPU worker pool cannot be tried at 1: GPTQModel 7.5.0 refuses to start
+    # ("Virtual pool 'model_loader:cpu' requests 2 workers but parent 'cpu' only has 1").
 }
 
 
