@@ -47,6 +47,7 @@ CONFIRM = [
     "hessian fp32",
     "damp 0.1",
     "group 64",
+    "calib + 1024 HSK rows",  # the one calibration cell outside the noise: does it add to MSE's gain?
 ]
 
 

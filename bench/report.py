@@ -21,6 +21,12 @@ SECTIONS = [
         "HY-MT1.5-1.8B's width at several depths. Targets: <= 15 min, <= 6 GB.",
     ),
     (
+        "scaling-mse-0",
+        "3b. Scaling at equal accuracy (the notes' settings: no clipping search)",
+        "The same runs with `--mse 0`: the speed changes alone (bf16 Hessians, one per shared input), whose "
+        "accuracy equals the previous defaults'. Target: the full model at or under 45 min on this CPU.",
+    ),
+    (
         "profile",
         "3a. Where a layer's quantize time goes",
         "One HY-MT1.5-1.8B-shaped layer, phases against this machine's matmul rates, and candidates. "

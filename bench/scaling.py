@@ -60,14 +60,16 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=256)
     p.add_argument("--min-words", type=int, default=70, help="words per row (~270 tokens here)")
     p.add_argument("--max-length", type=int, default=512)
+    p.add_argument("--mse", help="quantize's --mse (default: the pipeline's); 0 = the notes' settings")
     args = p.parse_args()
+    name, options = ("scaling", []) if args.mse is None else (f"scaling-mse-{args.mse}", ["--mse", args.mse])
 
     python = gptq_python()
     calib = calibration(args.rows, args.min_words)
     results = []
     for layers in args.layers:
         model = make_model(python, CACHE / f"hymt-width-l{layers}", "--layers", str(layers), *WIDTH)
-        out = CACHE / f"hymt-width-l{layers}-q4"
+        out = CACHE / f"hymt-width-l{layers}-q4{name.removeprefix('scaling')}"
         run = measure(
             [
                 "nox",
@@ -83,6 +85,7 @@ def main() -> None:
                 "--max-length",
                 str(args.max_length),
                 "--force",
+                *options,
             ]
         )
         tokens = json.loads((out / "manifest.json").read_text())["result"]["calibration_tokens"]
@@ -119,13 +122,15 @@ def main() -> None:
     md = (
         f"{args.rows} calibration rows of >= {args.min_words} words, "
         f"{results[0]['calibration_tokens'] / args.rows:.0f} tokens each on average (max {args.max_length}), "
-        f"bits 4, group 128, CPU. Depth 32 is extrapolated: measuring it takes over an hour here.\n\n"
+        f"bits 4, group 128, {' '.join(options) or 'the pipeline defaults'}, CPU. "
+        "Depth 32 is extrapolated: measuring it takes over an hour here.\n\n"
         + table(["layers", "calibration tokens", "wall s", "peak RSS MiB"], rows)
         + f"\n\nFit: {t_slope:.1f} s and {m_slope:.0f} MiB per layer on top of {t_icpt:.0f} s and "
         f"{m_icpt:.0f} MiB. Full 32-layer model: ~{full_s / 60:.1f} min and ~{full_mib / 1024:.1f} GiB "
         "(targets: <= 15 min, <= 6 GB)."
     )
-    report("scaling", "nox -s bench -- scaling", md, figures, python)
+    command = " ".join(["nox -s bench -- scaling", *(["--mse", args.mse] if options else [])])
+    report(name, command, md, figures, python)
 
 
 if __name__ == "__main__":
