@@ -21,10 +21,10 @@ SECTIONS = [
         "HY-MT1.5-1.8B's width at several depths. Targets: <= 15 min, <= 6 GB.",
     ),
     (
-        "scaling-mse-0",
-        "3b. Scaling at equal accuracy (the notes' settings: no clipping search)",
-        "The same runs with `--mse 0`: the speed changes alone (bf16 Hessians, one per shared input), whose "
-        "accuracy equals the previous defaults'. Target: the full model at or under 45 min on this CPU.",
+        "scaling-fast",
+        "3b. Scaling at the original notes' accuracy (the fast settings)",
+        "The same runs with `--mse 0 --hessian bf16`: the speed changes alone (bf16 Hessians, one per "
+        "shared input), as accurate as the notes' settings. Target: the full model at or under 45 min.",
     ),
     (
         "profile",
