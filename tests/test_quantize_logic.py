@@ -296,7 +296,7 @@ def test_gptq_settings_are_options_recorded_as_used():
         "true_sequential": True,
         "mse": 2.4,
     }
-    assert quantize.parse_args([]).hessian == "bf16"
+    assert quantize.parse_args([]).hessian == "fp32"
     args = quantize.parse_args(
         [
             "--damp",
