@@ -23,9 +23,9 @@ CANDIDATES = {
     "batch 1": (["--batch-size", "1"], {}),
     "batch 8": (["--batch-size", "8"], {}),
     "no true-sequential": (["--no-true-sequential"], {}),
-    "MSE off": (["--mse", "0"], {}),
-    "MSE off, hessian fp32 (the notes' settings)": (["--mse", "0", "--hessian", "fp32"], {}),
-    "hessian fp32": (["--hessian", "fp32"], {}),
+    "MSE off (the notes' settings)": (["--mse", "0"], {}),
+    "hessian bf16": (["--hessian", "bf16"], {}),
+    "fast (MSE off, hessian bf16)": (["--mse", "0", "--hessian", "bf16"], {}),
     "torch intra-op threads 1": ([], {"OMP_NUM_THREADS": "1"}),
     # GPTQModel's CPU worker pool cannot be tried at 1: GPTQModel 7.5.0 refuses to start
     # ("Virtual pool 'model_loader:cpu' requests 2 workers but parent 'cpu' only has 1").
