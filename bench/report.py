@@ -21,16 +21,16 @@ SECTIONS = [
         "HY-MT1.5-1.8B's width at several depths. Targets: <= 15 min, <= 6 GB.",
     ),
     (
-        "scaling-fast",
-        "3b. Scaling at the original notes' accuracy (the fast settings)",
-        "The same runs with `--mse 0 --hessian bf16`: the speed changes alone (bf16 Hessians, one per "
-        "shared input), as accurate as the notes' settings. Target: the full model at or under 45 min.",
-    ),
-    (
         "profile",
         "3a. Where a layer's quantize time goes",
         "One HY-MT1.5-1.8B-shaped layer, phases against this machine's matmul rates, and candidates. "
         "Target: the full model at or under 45 min on this CPU.",
+    ),
+    (
+        "scaling-fast",
+        "3b. Scaling at the original notes' accuracy (the fast settings)",
+        "The same runs with `--mse 0 --hessian bf16`: the speed changes alone (bf16 Hessians, one per "
+        "shared input), as accurate as the notes' settings. Target: the full model at or under 45 min.",
     ),
     (
         "gemma",
