@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")
+from axera_pipeline.common import atomic  # noqa: E402  (after the path and environment set-up)
+
 SHOTS = 3
 CACHE = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "axera-llm-pipeline" / "bench"))
 FORMAT = 2  # bump when prompts, selection or decoding change, so cached fp outputs are not reused
@@ -225,7 +227,10 @@ def measure_variant(
     seconds = round(time.monotonic() - started, 1)
     del model
     cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps({"hyps": hyps, "vs_fp": vs_fp, "seconds": seconds}, ensure_ascii=False))
+    # Atomic: an interrupted run must not leave half a JSON that the next run would trust.
+    atomic.write_text(
+        cached, json.dumps({"hyps": hyps, "vs_fp": vs_fp, "seconds": seconds}, ensure_ascii=False)
+    )
     return hyps, vs_fp, seconds
 
 
