@@ -80,11 +80,8 @@ def main() -> None:
             print(f"{name}: failed ({exc.returncode}); left out of the table", flush=True)
     base = results.get("defaults") or next(iter(results.values()))
     before_file = Path(__file__).resolve().parent / "results" / "profile-before.json"
-    before = (
-        json.loads(before_file.read_text())["figures"]["results"]["defaults"]
-        if before_file.exists()
-        else None
-    )
+    before_record = json.loads(before_file.read_text()) if before_file.exists() else None
+    before = before_record["figures"]["results"]["defaults"] if before_record else None
     if before:
         # The same forward passes; its own count charged whole layers where GPTQModel stops a pass early.
         before["phases"]["forward"]["gflop"] = base["phases"]["forward"]["gflop"]
@@ -97,7 +94,7 @@ def main() -> None:
         + table(["phase", "s", "share", "GFLOP", "GFLOP/s", "of fp32 peak", "of bf16 peak"], phase_rows(base))
         + (
             "\n\nBefore this project's Hessian change (GPTQModel's own fp32 X^T X for every module, "
-            f"measured {json.loads(before_file.read_text())['date']}; forward FLOPs as counted in this "
+            f"measured {before_record['date']}; forward FLOPs as counted in this "
             "run):\n\n"
             + table(
                 ["phase", "s", "share", "GFLOP", "GFLOP/s", "of fp32 peak", "of bf16 peak"],
