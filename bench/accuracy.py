@@ -130,6 +130,7 @@ def main() -> None:
     eval_s = round(time.monotonic() - started, 1)
     scores = json.loads(evaluation.read_text())
     fp_ppl = scores["results"]["fp"]["perplexity"]
+    ref_tokens = next(r["ref_tokens"] for r in scores["results"].values() if "ref_tokens" in r)
     rows = []
     for name, r in scores["results"].items():
         vs_fp, vs_base = r.get("chrf_vs_fp"), r.get("chrf_vs_baseline")
@@ -141,6 +142,8 @@ def main() -> None:
                 f"{vs_fp['delta']:+.2f} {interval(vs_fp['ci95'])}" if vs_fp else "-",
                 f"{vs_base['delta']:+.2f} {interval(vs_base['ci95'])}" if vs_base else "-",
                 f"{r['bleu']:.1f} {interval(r['bleu_ci95'])}",
+                f"{r['ref_ppl_ratio']:.3f} {interval(r['ref_ppl_ratio_ci95'], 3)}" if "ref_kl" in r else "1",
+                f"{r['ref_kl']:.3f} {interval(r['ref_kl_ci95'], 3)}" if "ref_kl" in r else "0",
                 round(r["perplexity"] / fp_ppl, 3),
                 f"{r['kl_vs_fp']:.4f}",
                 q.get("calibration_tokens", "-"),
@@ -151,8 +154,11 @@ def main() -> None:
     md = (
         f"gemma-3-270m, zh->en, {scores['sentences']} held-out HSK sentences ({scores['selection']}), "
         f"{scores['shots']}-shot, greedy; 95% intervals from {scores['bootstrap']} bootstrap resamples, "
-        "paired for the differences. Perplexity ratio and KL against fp on the held-out text. Sizes are "
-        "the checkpoint's safetensors (embeddings included). Cells differ from the pipeline's defaults "
+        "paired for the differences. 'ref': teacher-forced on the reference translations "
+        f"({ref_tokens} tokens), perplexity ratio and KL(fp || variant) per token against fp, intervals "
+        "over sentences. 'text': the same on data/eval/heldout_text.txt (12 lines, a few hundred "
+        "tokens, no interval). Sizes are the checkpoint's safetensors (embeddings included). Cells "
+        "differ from the pipeline's defaults "
         f"only in what their name says. Evaluation: {eval_s} s for {len(scores['results'])} variants "
         "(fp cached).\n\n"
         + table(
@@ -162,8 +168,10 @@ def main() -> None:
                 "vs fp [95% CI]",
                 "vs defaults [95% CI]",
                 "BLEU [95% CI]",
-                "ppl / fp",
-                "KL vs fp",
+                "ref ppl / fp [95% CI]",
+                "ref KL [95% CI]",
+                "text ppl / fp",
+                "text KL",
                 "calib tokens",
                 "size MiB",
                 "quantize s",

@@ -36,8 +36,8 @@ def gemma_folder(python: str):
     return fp
 
 
-def interval(pair: list[float]) -> str:
-    return f"[{pair[0]:.1f}, {pair[1]:.1f}]"
+def interval(pair: list[float], digits: int = 1) -> str:
+    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
 
 
 def results_table(scores: dict) -> str:

@@ -6,8 +6,11 @@ them (k = (rows - 3) // N; N = 400 by default, 100 with --quick). None is in the
 calibration set, which is the project's own bundled data. Greedy, 3-shot, stopped at the end of the
 line. Per variant: chrF and BLEU (sacrebleu) with 95% bootstrap intervals, the paired bootstrap
 difference against fp (and against a baseline variant, with sacrebleu's paired test p-value),
-perplexity, and KL divergence and top-1 agreement against fp on held-out text. fp's translations and
-logits are cached, so each variant costs one pass.
+perplexity, and KL divergence and top-1 agreement against fp on held-out text; and teacher-forced on
+the N reference translations (a few thousand tokens, the task itself), the perplexity ratio and KL
+against fp with 95% bootstrap intervals over sentences. fp's translations and text logits are cached,
+so each variant costs one pass; for the reference statistics fp runs beside the variant (its full
+distributions at every token are too large to cache).
 
 Usage: python translation_eval.py FP_DIR OUT_JSON [--quick | --sentences N] [--baseline NAME]
        --variant NAME=fp | gptq:DIR | rtn:BITS:GROUP | emulate:DIR:PROFILE ... (repeatable)
@@ -34,6 +37,7 @@ from axera_pipeline.common import atomic  # noqa: E402  (after the path and envi
 SHOTS = 3
 CACHE = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "axera-llm-pipeline" / "bench"))
 FORMAT = 2  # bump when prompts, selection or decoding change, so cached fp outputs are not reused
+REFERENCE_FORMAT = 1  # bump when the teacher-forced reference statistics change
 N_BOOTSTRAP = 1000
 
 
@@ -211,27 +215,117 @@ def variant_key(spec: str, fp_dir: str, n: int) -> str:
 
 
 def measure_variant(
-    name, spec, fp_dir, tok, prompts, ids_list, fp_logits, n
-) -> tuple[list[str], dict, float]:
-    """A variant's translations and its figures against fp; reused while its checkpoint is unchanged."""
-    cached = CACHE / "variant-outputs" / f"{variant_key(spec, fp_dir, n)}.json"
+    name, spec, fp_dir, tok, prompts, ids_list, fp_logits, n, references
+) -> tuple[list[str], dict, float, list]:
+    """A variant's translations, its figures against fp, and its per-sentence reference statistics;
+    each part is reused while the checkpoint is unchanged."""
+    key = variant_key(spec, fp_dir, n)
+    cached = CACHE / "variant-outputs" / f"{key}.json"
+    cached_ref = CACHE / "variant-outputs" / f"{key}-references-{REFERENCE_FORMAT}.json"
+    model = None
     if cached.is_file():
         print(f"{name}: outputs cached", flush=True)
         data = json.loads(cached.read_text())
-        return data["hyps"], data["vs_fp"], data["seconds"]
-    print(name, flush=True)
-    started = time.monotonic()
-    model = load_variant(spec, fp_dir)
-    hyps = translate(model, tok, prompts)
-    vs_fp = versus_fp([lg.float() for lg in fp_logits], text_logits(model, ids_list), ids_list)
-    seconds = round(time.monotonic() - started, 1)
+    else:
+        print(name, flush=True)
+        started = time.monotonic()
+        model = load_variant(spec, fp_dir)
+        hyps = translate(model, tok, prompts)
+        vs_fp = versus_fp([lg.float() for lg in fp_logits], text_logits(model, ids_list), ids_list)
+        data = {"hyps": hyps, "vs_fp": vs_fp, "seconds": round(time.monotonic() - started, 1)}
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        # Atomic: an interrupted run must not leave half a JSON that the next run would trust.
+        atomic.write_text(cached, json.dumps(data, ensure_ascii=False))
+    if cached_ref.is_file():
+        stats = json.loads(cached_ref.read_text())
+    else:
+        print(f"{name}: reference translations, teacher-forced against fp", flush=True)
+        model = model if model is not None else load_variant(spec, fp_dir)
+        stats = reference_stats(model, fp_model(fp_dir), references)
+        atomic.write_text(cached_ref, json.dumps(stats))
     del model
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    # Atomic: an interrupted run must not leave half a JSON that the next run would trust.
-    atomic.write_text(
-        cached, json.dumps({"hyps": hyps, "vs_fp": vs_fp, "seconds": seconds}, ensure_ascii=False)
-    )
-    return hyps, vs_fp, seconds
+    return data["hyps"], data["vs_fp"], data["seconds"], stats
+
+
+_FP_MODEL: dict = {}
+
+
+def fp_model(fp_dir: str):
+    """fp, loaded once per run: the reference statistics need its full distribution at every token,
+    too large to cache (vocabulary x tokens)."""
+    if fp_dir not in _FP_MODEL:
+        _FP_MODEL[fp_dir] = load_variant("fp", fp_dir)
+    return _FP_MODEL[fp_dir]
+
+
+def reference_ids(tok, shots: list[dict], rows: list[dict]) -> list[tuple[list[int], int]]:
+    """Each held-out sentence's prompt followed by its reference translation, and where the reference
+    starts (the prompt and the reference are tokenized apart, so every model scores the same tokens)."""
+    items = []
+    for row in rows:
+        head = tok(prompt(shots, row["zh"]))["input_ids"]
+        tail = tok(" " + row["en"], add_special_tokens=False)["input_ids"]
+        items.append((head + tail, len(head)))
+    return items
+
+
+def reference_stats(model, fp, items: list[tuple[list[int], int]], batch: int = 16) -> list[list[float]]:
+    """Per sentence, over its reference tokens: the variant's and fp's summed negative log-likelihood,
+    summed KL(fp || variant), top-1 agreements with fp, and the token count."""
+    import torch
+    import torch.nn.functional as F
+
+    stats = []
+    with torch.no_grad():
+        for first in range(0, len(items), batch):
+            chunk = items[first : first + batch]
+            width = max(len(ids) for ids, _ in chunk)
+            # Right padding: under causal attention no real token sees the padding after it.
+            x = torch.tensor([ids + [0] * (width - len(ids)) for ids, _ in chunk])
+            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk])
+            test_logits = model(input_ids=x, attention_mask=mask).logits
+            ref_logits = fp(input_ids=x, attention_mask=mask).logits
+            for row, (ids, start) in enumerate(chunk):
+                target = x[row, start : len(ids)]
+                test = F.log_softmax(test_logits[row, start - 1 : len(ids) - 1].float(), -1)
+                ref = F.log_softmax(ref_logits[row, start - 1 : len(ids) - 1].float(), -1)
+                stats.append(
+                    [
+                        -float(test.gather(1, target[:, None]).sum()),
+                        -float(ref.gather(1, target[:, None]).sum()),
+                        float(F.kl_div(test, ref, log_target=True, reduction="sum")),
+                        int((test.argmax(-1) == ref.argmax(-1)).sum()),
+                        len(target),
+                    ]
+                )
+            print(f"  {len(stats)}/{len(items)}", flush=True)
+    return stats
+
+
+def reference_summary(stats: list[list[float]], seed: int = 12345) -> dict:
+    """Perplexity ratio to fp, KL and top-1 on the reference translations, with 95% bootstrap
+    intervals over sentences (the ratio is paired: both models on the same resampled sentences)."""
+    import math
+
+    def figures(rows: list[list[float]]) -> tuple[float, float]:
+        nll, nll_fp, kl, _, n = (sum(col) for col in zip(*rows, strict=True))
+        return math.exp((nll - nll_fp) / n), kl / n
+
+    rng = random.Random(seed)
+    samples = [figures([stats[rng.randrange(len(stats))] for _ in stats]) for _ in range(N_BOOTSTRAP)]
+    ratio, kl = figures(stats)
+    lo, hi = int(0.025 * N_BOOTSTRAP), int(0.975 * N_BOOTSTRAP) - 1
+    ratios, kls = sorted(s[0] for s in samples), sorted(s[1] for s in samples)
+    tokens = sum(s[4] for s in stats)
+    return {
+        "ref_tokens": tokens,
+        "ref_ppl_fp": math.exp(sum(s[1] for s in stats) / tokens),
+        "ref_ppl_ratio": ratio,
+        "ref_ppl_ratio_ci95": [ratios[lo], ratios[hi]],
+        "ref_kl": kl,
+        "ref_kl_ci95": [kls[lo], kls[hi]],
+        "ref_top1": sum(s[3] for s in stats) / tokens,
+    }
 
 
 def fp_cache(fp_dir: str, n: int) -> Path:
@@ -265,6 +359,7 @@ def main() -> None:
     refs = [r["en"] for r in rows]
     text = [ln for ln in (ROOT / "data/eval/heldout_text.txt").read_text().splitlines() if ln.strip()]
     ids_list = compare.encode_text(tok, text, 512)
+    references = reference_ids(tok, shots, rows)
 
     cache = fp_cache(args.fp_dir, n)
     if (cache / "translations.json").is_file():
@@ -294,9 +389,10 @@ def main() -> None:
             hyps, seconds = fp_hyps, fp_seconds
             vs_fp = versus_fp([lg.float() for lg in fp_logits], [lg.float() for lg in fp_logits], ids_list)
         else:
-            hyps, vs_fp, seconds = measure_variant(
-                name, spec, args.fp_dir, tok, prompts, ids_list, fp_logits, n
+            hyps, vs_fp, seconds, stats = measure_variant(
+                name, spec, args.fp_dir, tok, prompts, ids_list, fp_logits, n, references
             )
+            vs_fp = {**vs_fp, **reference_summary(stats)}
         hyps_by_name[name] = hyps
         results[name] = {
             "spec": spec,
