@@ -91,13 +91,31 @@ def test_llama_int8_through_nox(tiny_llama, tmp_path):
             "64",
             "--calib-size",
             "64",
+            "--equalize",
+            "0.2",
         ]
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     qc = read_json(out / "config.json")["quantization_config"]
     assert (qc["bits"], qc["group_size"]) == (8, 64)
     assert read_json(out / "config.json")["model_type"] == "llama"
-    assert read_json(out / "manifest.json")["inputs"]["calibration"]["rows"] == 64
+    manifest = read_json(out / "manifest.json")
+    assert manifest["inputs"]["calibration"]["rows"] == 64
+    assert manifest["inputs"]["options"]["equalize"] == 0.2
+    assert "equalisation statistics: 64/64 rows" in done.stdout
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "the equalised copy is left"
+
+
+def test_equalisation_keeps_each_family_exact(gptq_python):
+    """Folded scales move the weights but not the full-precision logits; an unknown layout is one line."""
+    done = run_cmd([gptq_python, str(HELPERS / "check_equalize.py")])
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    for family in ("hunyuan_v1_dense", "gemma3_text", "qwen3", "llama"):
+        assert report[family]["places"] == 2 * 4
+        assert report[family]["weights_moved"] > 0.1, family
+        assert report[family]["logit_change"] < 1e-4, family
+    assert report["unknown_layout"].startswith("--equalize does not know model_type 'llama'")
 
 
 def test_hessian_patch_matches_gptqmodel(gptq_python):

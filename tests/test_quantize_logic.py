@@ -234,6 +234,9 @@ def test_too_little_disk(tmp_path, monkeypatch):
 def test_needed_bytes_grows_with_bits(tmp_path):
     ckpt = write_model(tmp_path / "m")
     assert quantize.needed_bytes(ckpt, 8) > quantize.needed_bytes(ckpt, 4) > ckpt.weight_bytes
+    # The equalised copy of the input is on disk beside GPTQModel's offload copy.
+    equalized = quantize.needed_bytes(ckpt, 4, equalized=True)
+    assert equalized >= quantize.needed_bytes(ckpt, 4) + ckpt.weight_bytes
 
 
 def test_loss_summary():
@@ -297,6 +300,7 @@ def test_gptq_settings_are_options_recorded_as_used():
         "mse": 2.4,
     }
     assert quantize.parse_args([]).hessian == "fp32"
+    assert quantize.parse_args([]).equalize == 0
     args = quantize.parse_args(
         [
             "--damp",
@@ -322,7 +326,11 @@ def test_gptq_settings_are_options_recorded_as_used():
 
 @pytest.mark.parametrize(
     ("argv", "message"),
-    [(["--damp", "1.5"], "--damp must be between 0 and 1"), (["--mse", "-1"], "--mse must be 0 (off)")],
+    [
+        (["--damp", "1.5"], "--damp must be between 0 and 1"),
+        (["--mse", "-1"], "--mse must be 0 (off)"),
+        (["--equalize", "1.5"], "--equalize must be between 0 (off) and 1"),
+    ],
 )
 def test_gptq_setting_mistakes(argv, message, capsys):
     with pytest.raises(SystemExit):

@@ -16,7 +16,7 @@ from typing import Any
 from axera_pipeline.common import atomic, checkpoint, faults, manifest
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.teelog import tee_output
-from axera_pipeline.gptq import datasets_io, hessian
+from axera_pipeline.gptq import datasets_io, equalize, hessian
 from axera_pipeline.gptq.model_source import resolve_model
 from axera_pipeline.gptq.runtime import PACKAGES, device_arg, prepare_environment, resolve_device
 
@@ -31,6 +31,7 @@ DEFAULT_DAMP = 0.01  # the original notes' value
 # (-1.85 [-3.4, -0.2]), so fp32 stays the default and bf16 is the fast option.
 DEFAULT_MSE = 2.4
 DEFAULT_HESSIAN = "fp32"
+DEFAULT_EQUALIZE = 0.0
 # Bump when the script's own processing changes what it writes (e.g. how rows are tokenized),
 # so that outputs made by an older version are not taken as up to date.
 QUANTIZE_FORMAT = 3
@@ -89,6 +90,14 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         "fp32 rate on the CPU) (%(default)s)",
     )
     p.add_argument(
+        "--equalize",
+        type=float,
+        default=DEFAULT_EQUALIZE,
+        metavar="ALPHA",
+        help="fold per-channel scales mean|x|^ALPHA into the model before GPTQ (exact in full precision, "
+        "plain GPTQ output); 0 = off (%(default)s)",
+    )
+    p.add_argument(
         "--calib-sort",
         choices=("desc", "asc", "shuffle", "none"),
         default="desc",
@@ -102,6 +111,8 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     args = p.parse_args(argv)
     if not 0 < args.damp < 1:
         p.error("--damp must be between 0 and 1")
+    if not 0 <= args.equalize <= 1:
+        p.error("--equalize must be between 0 (off) and 1, such as 0.2")
     if args.mse < 0:
         p.error("--mse must be 0 (off) or a positive norm such as 2.4")
     for name in ("calib_size", "max_length", "batch_size", "calib_concat_size"):
@@ -152,6 +163,7 @@ def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict])
             **gptq_settings(args),
             "calib_sort": args.calib_sort,
             "hessian": args.hessian,
+            "equalize": args.equalize,
         },
         "calibration": {
             "source": str(args.calib),
@@ -162,9 +174,10 @@ def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict])
     }
 
 
-def needed_bytes(ckpt: checkpoint.Checkpoint, bits: int) -> int:
-    """Disk for GPTQModel's offload copy of the input plus the output, with a margin."""
-    return int(ckpt.weight_bytes * (1.0 + bits / 16 + 0.2)) + 64 * 2**20
+def needed_bytes(ckpt: checkpoint.Checkpoint, bits: int, equalized: bool = False) -> int:
+    """Disk for GPTQModel's offload copy of the input plus the output (and the equalised copy), with a
+    margin."""
+    return int(ckpt.weight_bytes * (1.0 + bits / 16 + 0.2 + equalized)) + 64 * 2**20
 
 
 def tokenize_rows(tokenizer: Any, rows: list[dict], max_length: int) -> tuple[list[dict], int]:
@@ -245,11 +258,16 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
         offload_to_disk_path=str(stage / ".offload"),
         **gptq_settings(args),
     )
+    source = ckpt.path
+    if args.equalize:
+        source = stage / ".equalized"
+        ids = [sample["input_ids"] for sample in samples]
+        equalize.equalize_checkpoint(ckpt.path, source, ids, args.equalize, say)
     # GPTQModel writes logs/gptq_log_*.log into the working directory: keep them with the output.
     os.chdir(stage)
-    say(f"loading {ckpt.path} on {device}")
+    say(f"loading {source} on {device}")
     faults.at("loading", ckpt.path)
-    model = GPTQModel.load(str(ckpt.path), config)
+    model = GPTQModel.load(str(source), config)
     layers = ckpt.text_config.get("num_hidden_layers", "?")
     say(
         f"quantizing {layers} layers to int{args.bits}, group size {args.group_size} "
@@ -269,6 +287,7 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
     faults.at("saving", stage / "model.safetensors")
     model.save(str(stage))
     shutil.rmtree(stage / ".offload", ignore_errors=True)
+    shutil.rmtree(stage / ".equalized", ignore_errors=True)
     copy_missing_files(ckpt.path, stage)
     return {"device": device, "calibration_tokens": tokens, "gptq_loss": loss_summary(log)}
 
@@ -293,7 +312,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.force and manifest.is_up_to_date(output, inputs):
             say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
             return 0
-        atomic.check_free_space(output.parent, needed_bytes(ckpt, args.bits), "the quantized model")
+        atomic.check_free_space(
+            output.parent, needed_bytes(ckpt, args.bits, args.equalize > 0), "the quantized model"
+        )
         log_path = output.with_name(output.name + ".log")
         with tee_output(log_path), atomic.staged_folder(output) as stage:
             say(f"{args.model} -> {output} (log: {log_path})")
