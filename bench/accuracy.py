@@ -38,6 +38,12 @@ CELLS = {
     "calib + 2048 HSK rows": ["calib:2048"],
     "calib + 3800 HSK rows": ["calib:3800"],
     "group 64": ["--group-size", "64"],
+    "equalize 0.1": ["--equalize", "0.1"],
+    "equalize 0.2": ["--equalize", "0.2"],
+    "equalize 0.3": ["--equalize", "0.3"],
+    "equalize 0.5": ["--equalize", "0.5"],
+    # A change far below any real effect: how far one quantization's luck moves the figures.
+    "damp 0.011 (noise)": ["--damp", "0.011"],
 }
 # What `nox -s bench -- accuracy` measures without --sweep: the defaults against what they replaced.
 CONFIRM = [
@@ -48,6 +54,8 @@ CONFIRM = [
     "damp 0.1",
     "group 64",
     "calib + 1024 HSK rows",  # the one calibration cell outside the noise: does it add to MSE's gain?
+    "equalize 0.2",
+    "damp 0.011 (noise)",
 ]
 
 
@@ -133,7 +141,7 @@ def main() -> None:
     ref_tokens = next(r["ref_tokens"] for r in scores["results"].values() if "ref_tokens" in r)
     rows = []
     for name, r in scores["results"].items():
-        vs_fp, vs_base = r.get("chrf_vs_fp"), r.get("chrf_vs_baseline")
+        vs_fp, vs_base, kl_base = r.get("chrf_vs_fp"), r.get("chrf_vs_baseline"), r.get("ref_kl_vs_baseline")
         q = quantized.get(name, {})
         rows.append(
             [
@@ -144,6 +152,7 @@ def main() -> None:
                 f"{r['bleu']:.1f} {interval(r['bleu_ci95'])}",
                 f"{r['ref_ppl_ratio']:.3f} {interval(r['ref_ppl_ratio_ci95'], 3)}" if "ref_kl" in r else "1",
                 f"{r['ref_kl']:.3f} {interval(r['ref_kl_ci95'], 3)}" if "ref_kl" in r else "0",
+                f"{kl_base['delta']:+.3f} {interval(kl_base['ci95'], 3)}" if kl_base else "-",
                 round(r["perplexity"] / fp_ppl, 3),
                 f"{r['kl_vs_fp']:.4f}",
                 q.get("calibration_tokens", "-"),
@@ -170,6 +179,7 @@ def main() -> None:
                 "BLEU [95% CI]",
                 "ref ppl / fp [95% CI]",
                 "ref KL [95% CI]",
+                "ref KL vs defaults [95% CI]",
                 "text ppl / fp",
                 "text KL",
                 "calib tokens",

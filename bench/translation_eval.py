@@ -302,6 +302,25 @@ def reference_stats(model, fp, items: list[tuple[list[int], int]], batch: int = 
     return stats
 
 
+def paired_reference_kl(stats: list[list[float]], base: list[list[float]], seed: int = 12345) -> dict:
+    """KL per reference token minus the baseline's, bootstrapped over the same resampled sentences."""
+
+    def kl(rows: list[list[float]], idx: list[int]) -> float:
+        return sum(rows[i][2] for i in idx) / sum(rows[i][4] for i in idx)
+
+    rng = random.Random(seed)
+    everything = list(range(len(stats)))
+    diffs = []
+    for _ in range(N_BOOTSTRAP):
+        idx = [rng.randrange(len(stats)) for _ in stats]
+        diffs.append(kl(stats, idx) - kl(base, idx))
+    diffs.sort()
+    return {
+        "delta": kl(stats, everything) - kl(base, everything),
+        "ci95": [diffs[int(0.025 * N_BOOTSTRAP)], diffs[int(0.975 * N_BOOTSTRAP) - 1]],
+    }
+
+
 def reference_summary(stats: list[list[float]], seed: int = 12345) -> dict:
     """Perplexity ratio to fp, KL and top-1 on the reference translations, with 95% bootstrap
     intervals over sentences (the ratio is paired: both models on the same resampled sentences)."""
@@ -383,6 +402,7 @@ def main() -> None:
 
     results: dict[str, dict] = {}
     hyps_by_name: dict[str, list[str]] = {}
+    stats_by_name: dict[str, list] = {}
     for item in ["fp=fp", *args.variant]:
         name, _, spec = item.partition("=")
         if name == "fp":
@@ -393,6 +413,7 @@ def main() -> None:
                 name, spec, args.fp_dir, tok, prompts, ids_list, fp_logits, n, references
             )
             vs_fp = {**vs_fp, **reference_summary(stats)}
+            stats_by_name[name] = stats
         hyps_by_name[name] = hyps
         results[name] = {
             "spec": spec,
@@ -407,6 +428,7 @@ def main() -> None:
             results[name]["chrf_vs_baseline"] = paired_difference(
                 CHRF(), hyps, hyps_by_name[args.baseline], refs
             )
+            results[name]["ref_kl_vs_baseline"] = paired_reference_kl(stats, stats_by_name[args.baseline])
         print(json.dumps({name: {k: v for k, v in results[name].items() if k != "examples"}}), flush=True)
     Path(args.out).write_text(
         json.dumps(
