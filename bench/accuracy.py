@@ -189,10 +189,15 @@ def main() -> None:
             rows,
         )
     )
+    picked = " --cells " + " ".join(f"'{c}'" for c in args.cells) if args.cells else ""
     command = (
-        "nox -s bench -- accuracy" + (" --sweep" if args.sweep else "") + (" --quick" if args.quick else "")
+        "nox -s bench -- accuracy"
+        + (" --sweep" if args.sweep else picked)
+        + (" --quick" if args.quick else "")
     )
-    report("accuracy", command, md, {"scores": scores, "quantized": quantized, "eval_s": eval_s}, python)
+    # A run of chosen cells is kept apart from the confirm run and the sweep it would otherwise replace.
+    name = "accuracy-sweep" if args.sweep else "accuracy-cells" if args.cells else "accuracy"
+    report(name, command, md, {"scores": scores, "quantized": quantized, "eval_s": eval_s}, python)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,12 @@ SECTIONS = [
         "Target: GPTQ int4 g128 within 1.0 chrF of fp on 400 sentences (upper end of the interval within "
         "1.5), perplexity ratio at or under 1.08.",
     ),
+    (
+        "accuracy-cells",
+        "4c. Channel equalisation, and how much one quantization's luck moves the figures",
+        "Chosen cells (`--cells`) on the same 400 sentences. 'damp 0.011' changes nothing that matters: "
+        "its distance from the defaults is the noise of a single quantization.",
+    ),
     ("environment", "5. GPTQ environment creation", "Cold (empty uv cache) vs warm, and its size."),
     (
         "faults",

@@ -336,3 +336,13 @@ def test_gptq_setting_mistakes(argv, message, capsys):
     with pytest.raises(SystemExit):
         quantize.parse_args(argv)
     assert message in capsys.readouterr().err
+
+
+def test_equalize_is_recorded_only_when_on(tmp_path):
+    """Outputs made before --equalize existed keep matching their manifests (no needless requantizing)."""
+    ckpt = write_model(tmp_path / "m")
+    rows = [{"text": "a"}]
+    off = quantize.build_inputs(quantize.parse_args([]), ckpt, rows)["options"]
+    on = quantize.build_inputs(quantize.parse_args(["--equalize", "0.2"]), ckpt, rows)["options"]
+    assert "equalize" not in off
+    assert on == {**off, "equalize": 0.2}

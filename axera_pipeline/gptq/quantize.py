@@ -163,7 +163,8 @@ def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict])
             **gptq_settings(args),
             "calib_sort": args.calib_sort,
             "hessian": args.hessian,
-            "equalize": args.equalize,
+            # Recorded only when on, so that outputs made before the option existed stay up to date.
+            **({"equalize": args.equalize} if args.equalize else {}),
         },
         "calibration": {
             "source": str(args.calib),
