@@ -20,6 +20,7 @@ Usage: python translation_eval.py FP_DIR OUT_JSON [--quick | --sentences N] [--b
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -130,26 +131,27 @@ def versus_fp(fp_logits: list, logits: list, ids_list: list) -> dict:
     }
 
 
+def bootstrap_ci95(n: int, statistic, seed: int = 12345) -> list[float]:
+    """95% percentile interval of statistic(idx) over N_BOOTSTRAP resamples of n sentence indices
+    (the same seed draws the same resamples, so statistics computed apart stay paired)."""
+    rng = random.Random(seed)
+    values = sorted(statistic([rng.randrange(n) for _ in range(n)]) for _ in range(N_BOOTSTRAP))
+    return [values[int(0.025 * N_BOOTSTRAP)], values[int(0.975 * N_BOOTSTRAP) - 1]]
+
+
 def paired_difference(metric, hyps: list[str], base: list[str], refs: list[str], seed: int = 12345) -> dict:
     """Bootstrap the corpus-score difference hyps - base on the same resampled sentences (95% interval)."""
     stats_h = metric._extract_corpus_statistics(hyps, [refs])
     stats_b = metric._extract_corpus_statistics(base, [refs])
-    rng = random.Random(seed)
-    n = len(hyps)
-    diffs = []
-    for _ in range(N_BOOTSTRAP):
-        idx = [rng.randrange(n) for _ in range(n)]
+
+    def difference(idx: list[int]) -> float:
         score_h = metric._compute_score_from_stats(_sum(stats_h, idx)).score
-        score_b = metric._compute_score_from_stats(_sum(stats_b, idx)).score
-        diffs.append(score_h - score_b)
-    diffs.sort()
+        return score_h - metric._compute_score_from_stats(_sum(stats_b, idx)).score
+
     point = metric.corpus_score(hyps, [refs]).score - metric.corpus_score(base, [refs]).score
     return {
         "delta": round(point, 2),
-        "ci95": [
-            round(float(diffs[int(0.025 * N_BOOTSTRAP)]), 2),
-            round(float(diffs[int(0.975 * N_BOOTSTRAP) - 1]), 2),
-        ],
+        "ci95": [round(float(v), 2) for v in bootstrap_ci95(len(hyps), difference, seed)],
     }
 
 
@@ -247,15 +249,11 @@ def measure_variant(
     return data["hyps"], data["vs_fp"], data["seconds"], stats
 
 
-_FP_MODEL: dict = {}
-
-
+@functools.cache
 def fp_model(fp_dir: str):
     """fp, loaded once per run: the reference statistics need its full distribution at every token,
     too large to cache (vocabulary x tokens)."""
-    if fp_dir not in _FP_MODEL:
-        _FP_MODEL[fp_dir] = load_variant("fp", fp_dir)
-    return _FP_MODEL[fp_dir]
+    return load_variant("fp", fp_dir)
 
 
 def reference_ids(tok, shots: list[dict], rows: list[dict]) -> list[tuple[list[int], int]]:
@@ -308,16 +306,10 @@ def paired_reference_kl(stats: list[list[float]], base: list[list[float]], seed:
     def kl(rows: list[list[float]], idx: list[int]) -> float:
         return sum(rows[i][2] for i in idx) / sum(rows[i][4] for i in idx)
 
-    rng = random.Random(seed)
     everything = list(range(len(stats)))
-    diffs = []
-    for _ in range(N_BOOTSTRAP):
-        idx = [rng.randrange(len(stats)) for _ in stats]
-        diffs.append(kl(stats, idx) - kl(base, idx))
-    diffs.sort()
     return {
         "delta": kl(stats, everything) - kl(base, everything),
-        "ci95": [diffs[int(0.025 * N_BOOTSTRAP)], diffs[int(0.975 * N_BOOTSTRAP) - 1]],
+        "ci95": bootstrap_ci95(len(stats), lambda idx: kl(stats, idx) - kl(base, idx), seed),
     }
 
 
@@ -330,19 +322,18 @@ def reference_summary(stats: list[list[float]], seed: int = 12345) -> dict:
         nll, nll_fp, kl, _, n = (sum(col) for col in zip(*rows, strict=True))
         return math.exp((nll - nll_fp) / n), kl / n
 
-    rng = random.Random(seed)
-    samples = [figures([stats[rng.randrange(len(stats))] for _ in stats]) for _ in range(N_BOOTSTRAP)]
+    def resampled(which: int):
+        return lambda idx: figures([stats[i] for i in idx])[which]
+
     ratio, kl = figures(stats)
-    lo, hi = int(0.025 * N_BOOTSTRAP), int(0.975 * N_BOOTSTRAP) - 1
-    ratios, kls = sorted(s[0] for s in samples), sorted(s[1] for s in samples)
     tokens = sum(s[4] for s in stats)
     return {
         "ref_tokens": tokens,
         "ref_ppl_fp": math.exp(sum(s[1] for s in stats) / tokens),
         "ref_ppl_ratio": ratio,
-        "ref_ppl_ratio_ci95": [ratios[lo], ratios[hi]],
+        "ref_ppl_ratio_ci95": bootstrap_ci95(len(stats), resampled(0), seed),
         "ref_kl": kl,
-        "ref_kl_ci95": [kls[lo], kls[hi]],
+        "ref_kl_ci95": bootstrap_ci95(len(stats), resampled(1), seed),
         "ref_top1": sum(s[3] for s in stats) / tokens,
     }
 

@@ -116,6 +116,8 @@ def test_equalisation_keeps_each_family_exact(gptq_python):
         assert report[family]["weights_moved"] > 0.1, family
         assert report[family]["logit_change"] < 1e-4, family
     assert report["unknown_layout"].startswith("--equalize does not know model_type 'llama'")
+    assert report["not_causal"].startswith("--equalize cannot load ")
+    assert report["not_causal"].endswith("; run without --equalize") and "\n" not in report["not_causal"]
 
 
 def test_hessian_patch_matches_gptqmodel(gptq_python):

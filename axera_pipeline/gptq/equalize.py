@@ -144,7 +144,13 @@ def equalize_checkpoint(
     from transformers import AutoModelForCausalLM
 
     say(f"equalising channels (alpha {alpha}) on {len(samples)} calibration rows")
-    model = AutoModelForCausalLM.from_pretrained(source, dtype="auto").eval()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype="auto").eval()
+    except (ValueError, KeyError) as exc:  # an architecture transformers has no causal-LM class for
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"--equalize cannot load {source} as a causal LM ({first}); run without --equalize"
+        ) from None
     fold(model, input_means(model, samples, say), alpha)
     model.save_pretrained(target)
     for name in TOKENIZER_FILES:

@@ -178,7 +178,8 @@ def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict])
 def needed_bytes(ckpt: checkpoint.Checkpoint, bits: int, equalized: bool = False) -> int:
     """Disk for GPTQModel's offload copy of the input plus the output (and the equalised copy), with a
     margin."""
-    return int(ckpt.weight_bytes * (1.0 + bits / 16 + 0.2 + equalized)) + 64 * 2**20
+    copies = 1.0 + bits / 16 + 0.2 + (1.0 if equalized else 0.0)
+    return int(ckpt.weight_bytes * copies) + 64 * 2**20
 
 
 def tokenize_rows(tokenizer: Any, rows: list[dict], max_length: int) -> tuple[list[dict], int]:

@@ -2,7 +2,8 @@
 
 Builds tiny fp32 models in memory with random norms (so the fold's norm arithmetic is exercised), folds
 scales from real statistics and prints one JSON object: per family, the largest logit change relative
-to the logits' size and how far the weights moved; and the one-line error for an unknown layout.
+to the logits' size and how far the weights moved; and the one-line errors for an unknown layout
+and for a model that is not a causal LM.
 """
 
 from __future__ import annotations
@@ -84,6 +85,16 @@ def main() -> None:
         report["unknown_layout"] = None
     except UserError as exc:
         report["unknown_layout"] = str(exc)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        # A configuration transformers knows, but not as a causal LM.
+        (Path(folder) / "config.json").write_text(json.dumps({"model_type": "t5"}))
+        try:
+            equalize.equalize_checkpoint(Path(folder), Path(folder) / "out", samples, 0.2, lambda _m: None)
+            report["not_causal"] = None
+        except UserError as exc:
+            report["not_causal"] = str(exc)
     print(json.dumps(report))
 
 
