@@ -1,0 +1,166 @@
+"""After GPTQ, tune only the group scales against fp by KL on the calibration blocks (bench env).
+
+An experiment for the accuracy benchmark, not a pipeline step. GPTQ's integer codes stay as they are;
+each group's fp16 scale becomes s0 * exp(t) and t is trained with Adam (cosine decay to zero) on
+KL(fp || quantized) over the next-token distributions of the pipeline's calibration rows, joined
+into blocks of up to 512 tokens. Only the `scales` tensors change, so the output stays plain GPTQ,
+exactly what pulsar2 reads. Its manifest is the source's plus a `scale_tuning` block, so cached
+evaluations of the source are never reused for it.
+
+Usage: python tune_scales.py FP_DIR GPTQ_DIR OUT_DIR [--epochs N] [--lr LR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, read_jsonl  # noqa: E402  (after the path)
+from axera_pipeline.gptq.prompts import encode_row  # noqa: E402
+
+BLOCK_TOKENS = 512
+
+
+def unpack(packed: torch.Tensor, bits: int, along: int) -> torch.Tensor:
+    """GPTQ's int32 packing undone: 32 / bits codes per word along dim 0 (qweight) or 1 (qzeros)."""
+    shifts = torch.arange(0, 32, bits, dtype=torch.int32)
+    mask = (1 << bits) - 1
+    if along == 0:
+        return ((packed.unsqueeze(1) >> shifts.view(1, -1, 1)) & mask).reshape(-1, packed.shape[1])
+    return ((packed.unsqueeze(2) >> shifts.view(1, 1, -1)) & mask).reshape(packed.shape[0], -1)
+
+
+class TunableScales(torch.nn.Module):
+    """A GPTQ linear as (code - zero) * scale, with the codes fixed and log-offsets on the scales."""
+
+    def __init__(self, tensors: dict, prefix: str, bits: int) -> None:
+        super().__init__()
+        codes = unpack(tensors[prefix + ".qweight"], bits, along=0)  # [in, out]
+        # GPTQ's v1 checkpoint format stores zero - 1.
+        zeros = unpack(tensors[prefix + ".qzeros"], bits, along=1)[:, : codes.shape[1]] + 1
+        self.register_buffer("group_of", tensors[prefix + ".g_idx"].long())
+        self.register_buffer("centered", (codes - zeros[self.group_of]).to(torch.int8).t().contiguous())
+        self.register_buffer("base", tensors[prefix + ".scales"].float())  # [groups, out]
+        self.log_offset = torch.nn.Parameter(torch.zeros_like(self.base))
+
+    def scales(self) -> torch.Tensor:
+        return self.base * self.log_offset.exp()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.centered.to(x.dtype) * self.scales()[self.group_of].t())
+
+
+def calibration_blocks(tok, seed: int = 0) -> list[list[int]]:
+    """The pipeline's calibration rows as the quantizer sees them, joined into blocks (shuffled once)."""
+    rows = [encode_row(tok, row, BLOCK_TOKENS) for row in read_jsonl(DEFAULT_CALIB)]
+    random.Random(seed).shuffle(rows)
+    blocks, current = [], []
+    for ids in rows:
+        if current and len(current) + len(ids) > BLOCK_TOKENS:
+            blocks.append(current)
+            current = []
+        current = current + ids
+    return blocks + [current]
+
+
+def student_model(fp_dir: Path, gptq_dir: Path, bits: int) -> tuple[torch.nn.Module, dict, dict]:
+    """fp's architecture with the checkpoint's tensors: quantized linears become TunableScales."""
+    tensors = load_file(str(gptq_dir / "model.safetensors"))
+    model = AutoModelForCausalLM.from_pretrained(fp_dir, dtype=torch.float32).eval()
+    plain = {
+        k: v.float()
+        for k, v in tensors.items()
+        if not k.endswith((".qweight", ".qzeros", ".scales", ".g_idx"))
+    }
+    model.load_state_dict(plain, strict=False)
+    tuned = {}
+    for name, _ in list(model.named_modules()):
+        if name + ".qweight" in tensors:
+            parent, _, leaf = name.rpartition(".")
+            tuned[name] = TunableScales(tensors, name, bits)
+            setattr(model.get_submodule(parent), leaf, tuned[name])
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for module in tuned.values():
+        module.log_offset.requires_grad_(True)
+    return model, tuned, tensors
+
+
+def kl_to_fp(student: torch.nn.Module, fp: torch.nn.Module, ids: list[int]) -> torch.Tensor:
+    x = torch.tensor([ids])
+    with torch.no_grad():
+        ref = F.log_softmax(fp(x).logits.float(), -1)
+    test = F.log_softmax(student(x).logits.float(), -1)
+    return F.kl_div(test, ref, log_target=True, reduction="sum") / len(ids)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("fp_dir", type=Path)
+    p.add_argument("gptq_dir", type=Path)
+    p.add_argument("out_dir", type=Path)
+    p.add_argument("--epochs", type=int, default=4)
+    p.add_argument("--lr", type=float, default=2e-3)
+    args = p.parse_args()
+    torch.manual_seed(0)
+    started = time.monotonic()
+    bits = json.loads((args.gptq_dir / "quantize_config.json").read_text())["bits"]
+    blocks = calibration_blocks(AutoTokenizer.from_pretrained(args.fp_dir))
+    fp = AutoModelForCausalLM.from_pretrained(args.fp_dir, dtype=torch.float32).eval()
+    student, tuned, tensors = student_model(args.fp_dir, args.gptq_dir, bits)
+    optimizer = torch.optim.Adam([m.log_offset for m in tuned.values()], lr=args.lr)
+    steps, step = args.epochs * len(blocks), 0
+    print(f"{len(tuned)} quantized linears, {len(blocks)} blocks, {steps} steps", flush=True)
+    order = random.Random(1)
+    for epoch in range(args.epochs):
+        total = 0.0
+        for i in order.sample(range(len(blocks)), len(blocks)):
+            for group in optimizer.param_groups:
+                group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            loss = kl_to_fp(student, fp, blocks[i])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total, step = total + float(loss), step + 1
+        print(
+            f"epoch {epoch + 1}/{args.epochs}: calibration KL {total / len(blocks):.4f} "
+            f"({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
+
+    stage = args.out_dir.with_name(args.out_dir.name + ".tmp")
+    shutil.rmtree(stage, ignore_errors=True)
+    shutil.copytree(args.gptq_dir, stage, ignore=shutil.ignore_patterns("model.safetensors", "logs"))
+    with torch.no_grad():
+        for name, module in tuned.items():
+            tensors[name + ".scales"] = module.scales().to(tensors[name + ".scales"].dtype).contiguous()
+    save_file(tensors, str(stage / "model.safetensors"), metadata={"format": "pt"})
+    manifest = json.loads((args.gptq_dir / "manifest.json").read_text())
+    manifest["scale_tuning"] = {
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "blocks": len(blocks),
+        "tokens": sum(map(len, blocks)),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(args.out_dir, ignore_errors=True)
+    stage.rename(args.out_dir)
+    print(f"done: {args.out_dir}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
