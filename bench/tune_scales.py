@@ -134,7 +134,7 @@ def main() -> None:
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total, step = total + float(loss), step + 1
+            total, step = total + loss.item(), step + 1
         print(
             f"epoch {epoch + 1}/{args.epochs}: calibration KL {total / len(blocks):.4f} "
             f"({time.monotonic() - started:.0f} s)",
