@@ -58,6 +58,7 @@ CONFIRM = [
     "calib + 1024 HSK rows",  # the one calibration cell outside the noise: does it add to MSE's gain?
     "equalize 0.2",
     "damp 0.011 (noise)",
+    "scales tuned by KL (4 epochs)",
 ]
 
 
