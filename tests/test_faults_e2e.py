@@ -36,6 +36,13 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
+def terminal_signals() -> None:
+    """Ctrl-C and Ctrl-\\ as a terminal delivers them. A suite started in the background by a shell
+    without job control inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class Run:
     """A user command in its own process group, as a terminal runs it, read line by line."""
 
@@ -47,6 +54,7 @@ class Run:
             stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
+            preexec_fn=terminal_signals,
             env={**os.environ, **(env or {})},
         )
         self.lines: list[str] = []
