@@ -96,7 +96,7 @@ def tune_scales(cell: str, fp: Path, python: str) -> dict:
     made = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else {}
     tuning = made.pop("scale_tuning", {})
     if (
-        made != json.loads((cell_folder("defaults") / "manifest.json").read_text())
+        made != json.loads((Path(source["dir"]) / "manifest.json").read_text())
         or tuning.get("epochs") != epochs
     ):
         subprocess.run(

@@ -64,7 +64,8 @@ class TunableScales(torch.nn.Module):
 
 
 def calibration_blocks(tok, seed: int = 0) -> list[list[int]]:
-    """The pipeline's calibration rows as the quantizer sees them, joined into blocks (shuffled once)."""
+    """The bundled calibration rows in the chat template, joined into blocks of up to 512 tokens as
+    quantize's --calib-concat-size joins them (shuffled once, so blocks mix languages)."""
     rows = [encode_row(tok, row, BLOCK_TOKENS) for row in read_jsonl(DEFAULT_CALIB)]
     random.Random(seed).shuffle(rows)
     blocks, current = [], []
@@ -72,7 +73,7 @@ def calibration_blocks(tok, seed: int = 0) -> list[list[int]]:
         if current and len(current) + len(ids) > BLOCK_TOKENS:
             blocks.append(current)
             current = []
-        current = current + ids
+        current.extend(ids)
     return blocks + [current]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -85,8 +86,6 @@ def main() -> None:
         report["unknown_layout"] = None
     except UserError as exc:
         report["unknown_layout"] = str(exc)
-    import tempfile
-
     with tempfile.TemporaryDirectory() as folder:
         # A configuration transformers knows, but not as a causal LM.
         (Path(folder) / "config.json").write_text(json.dumps({"model_type": "t5"}))
