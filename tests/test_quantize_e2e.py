@@ -73,7 +73,7 @@ def test_reloads_generates_and_beats_round_to_nearest(gptq_python, tiny_hunyuan,
     assert report["gptq"]["logits_cosine"] >= report["rtn"]["logits_cosine"]
 
 
-def test_llama_int8_through_nox(tiny_llama, tmp_path):
+def test_llama_int8_equalized_gptaq_through_nox(tiny_llama, tmp_path):
     out = tmp_path / "llama-q8"
     done = run_cmd(
         [
@@ -93,6 +93,8 @@ def test_llama_int8_through_nox(tiny_llama, tmp_path):
             "64",
             "--equalize",
             "0.2",
+            "--gptaq",
+            "0.25",
         ]
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -102,6 +104,9 @@ def test_llama_int8_through_nox(tiny_llama, tmp_path):
     manifest = read_json(out / "manifest.json")
     assert manifest["inputs"]["calibration"]["rows"] == 64
     assert manifest["inputs"]["options"]["equalize"] == 0.2
+    # GPTQModel's GPTAQ fails on batches of several samples: --gptaq alone must pick one.
+    assert (manifest["inputs"]["options"]["gptaq"], manifest["inputs"]["options"]["batch_size"]) == (0.25, 1)
+    assert "GPTAQ alpha 0.25, one sample per batch" in done.stdout
     assert "equalisation statistics: 64/64 rows" in done.stdout
     assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "the equalised copy is left"
 

@@ -330,6 +330,10 @@ def test_gptq_settings_are_options_recorded_as_used():
         (["--damp", "1.5"], "--damp must be between 0 and 1"),
         (["--mse", "-1"], "--mse must be 0 (off)"),
         (["--equalize", "1.5"], "--equalize must be between 0 (off) and 1"),
+        (["--gptaq", "-0.1"], "--gptaq must be between 0 (off) and 1"),
+        (["--gptaq", "0.25", "--batch-size", "4"], "--gptaq needs --batch-size 1"),
+        (["--gptaq", "0.25", "--act-group-aware"], "--act-group-aware does not apply with --gptaq"),
+        (["--gptaq", "0.25", "--hessian", "bf16"], "--hessian bf16 does not apply with --gptaq"),
     ],
 )
 def test_gptq_setting_mistakes(argv, message, capsys):
@@ -346,3 +350,17 @@ def test_equalize_is_recorded_only_when_on(tmp_path):
     on = quantize.build_inputs(quantize.parse_args(["--equalize", "0.2"]), ckpt, rows)["options"]
     assert "equalize" not in off
     assert on == {**off, "equalize": 0.2}
+
+
+def test_gptaq_turns_off_what_it_replaces(tmp_path):
+    """GPTAQ runs one sample at a time in column order; the manifest records what really ran."""
+    ckpt = write_model(tmp_path / "m")
+    rows = [{"text": "a"}]
+    plain = quantize.parse_args([])
+    assert (plain.batch_size, plain.act_group_aware) == (4, True)
+    gptaq = quantize.parse_args(["--gptaq", "0.25"])
+    assert (gptaq.batch_size, gptaq.act_group_aware) == (1, False)
+    off = quantize.build_inputs(plain, ckpt, rows)["options"]
+    on = quantize.build_inputs(gptaq, ckpt, rows)["options"]
+    assert "gptaq" not in off
+    assert on == {**off, "gptaq": 0.25, "batch_size": 1, "act_group_aware": False}

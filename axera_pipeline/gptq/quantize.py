@@ -32,6 +32,7 @@ DEFAULT_DAMP = 0.01  # the original notes' value
 DEFAULT_MSE = 2.4
 DEFAULT_HESSIAN = "fp32"
 DEFAULT_EQUALIZE = 0.0
+DEFAULT_GPTAQ = 0.0
 # Bump when the script's own processing changes what it writes (e.g. how rows are tokenized),
 # so that outputs made by an older version are not taken as up to date.
 QUANTIZE_FORMAT = 3
@@ -57,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         default=512,
         help="join rows into blocks of this many tokens; 0 = one row per sample (%(default)s)",
     )
-    p.add_argument("--batch-size", type=int, default=4, help="calibration batch (%(default)s)")
+    p.add_argument("--batch-size", type=int, help="calibration batch (4; 1 with --gptaq)")
     p.add_argument(
         "--damp",
         type=float,
@@ -67,8 +68,8 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     p.add_argument(
         "--act-group-aware",
         action=BooleanOptionalAction,
-        default=True,
-        help="GPTQModel's activation-group-aware ordering; undone before saving, g_idx stays trivial (on)",
+        help="GPTQModel's activation-group-aware ordering; undone before saving, g_idx stays trivial "
+        "(on; off with --gptaq, which has its own)",
     )
     p.add_argument(
         "--true-sequential",
@@ -98,6 +99,15 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         "plain GPTQ output); 0 = off (%(default)s)",
     )
     p.add_argument(
+        "--gptaq",
+        type=float,
+        default=DEFAULT_GPTAQ,
+        metavar="ALPHA",
+        help="GPTQModel's GPTAQ: also fit each layer to the full-precision model's inputs, weighting "
+        "that term by ALPHA (its authors use 0.25); replaces activation-group-aware ordering; plain "
+        "GPTQ output; 0 = off (%(default)s)",
+    )
+    p.add_argument(
         "--calib-sort",
         choices=("desc", "asc", "shuffle", "none"),
         default="desc",
@@ -113,12 +123,29 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         p.error("--damp must be between 0 and 1")
     if not 0 <= args.equalize <= 1:
         p.error("--equalize must be between 0 (off) and 1, such as 0.2")
+    if not 0 <= args.gptaq <= 1:
+        p.error("--gptaq must be between 0 (off) and 1, such as 0.25")
+    resolve_gptaq_defaults(p, args)
     if args.mse < 0:
         p.error("--mse must be 0 (off) or a positive norm such as 2.4")
     for name in ("calib_size", "max_length", "batch_size", "calib_concat_size"):
         if getattr(args, name) < (0 if name in ("calib_size", "calib_concat_size") else 1):
             p.error(f"--{name.replace('_', '-')} must be positive")
     return args
+
+
+def resolve_gptaq_defaults(p: Parser, args: Namespace) -> None:
+    """Options whose default depends on --gptaq: GPTQModel's GPTAQ ignores GAR and fails on batches."""
+    if args.gptaq and args.act_group_aware:
+        p.error("--act-group-aware does not apply with --gptaq: GPTAQ quantizes in plain column order")
+    if args.gptaq and args.batch_size not in (None, 1):
+        p.error("--gptaq needs --batch-size 1: GPTQModel's GPTAQ pairs inputs one sample at a time")
+    if args.gptaq and args.hessian != "fp32":
+        p.error("--hessian bf16 does not apply with --gptaq: GPTAQ computes its own fp32 products")
+    if args.act_group_aware is None:
+        args.act_group_aware = not args.gptaq
+    if args.batch_size is None:
+        args.batch_size = 1 if args.gptaq else 4
 
 
 def gptq_settings(args: Namespace) -> dict[str, Any]:
@@ -130,6 +157,15 @@ def gptq_settings(args: Namespace) -> dict[str, Any]:
         "true_sequential": args.true_sequential,
         "mse": args.mse,
     }
+
+
+def gptaq_settings(args: Namespace, device: str) -> dict[str, Any]:
+    """QuantizeConfig's GPTAQ field, imported only when asked for (GPTQModel marks it experimental)."""
+    if not args.gptaq:
+        return {}
+    from gptqmodel.quantization.config import GPTAQConfig
+
+    return {"gptaq": GPTAQConfig(alpha=args.gptaq, device=device)}
 
 
 def model_name(model: str) -> str:
@@ -165,6 +201,7 @@ def build_inputs(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict])
             "hessian": args.hessian,
             # Recorded only when on, so that outputs made before the option existed stay up to date.
             **({"equalize": args.equalize} if args.equalize else {}),
+            **({"gptaq": args.gptaq} if args.gptaq else {}),
         },
         "calibration": {
             "source": str(args.calib),
@@ -259,6 +296,7 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
         device=device,
         offload_to_disk_path=str(stage / ".offload"),
         **gptq_settings(args),
+        **gptaq_settings(args, device),
     )
     source = ckpt.path
     if args.equalize:
@@ -271,8 +309,9 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
     faults.at("loading", ckpt.path)
     model = GPTQModel.load(str(source), config)
     layers = ckpt.text_config.get("num_hidden_layers", "?")
+    method = f"GPTAQ alpha {args.gptaq}, one sample per batch" if args.gptaq else "GPTQ"
     say(
-        f"quantizing {layers} layers to int{args.bits}, group size {args.group_size} "
+        f"quantizing {layers} layers to int{args.bits}, group size {args.group_size}, {method} "
         "(the first run also compiles a packing kernel)"
     )
     faults.at("quantizing", stage)
