@@ -42,6 +42,7 @@ CELLS = {
     "equalize 0.2": ["--equalize", "0.2"],
     "equalize 0.3": ["--equalize", "0.3"],
     "equalize 0.5": ["--equalize", "0.5"],
+    "GPTAQ 0.25": ["--gptaq", "0.25"],
     # Not a quantize option: the defaults' checkpoint with its scales tuned afterwards (tune_scales.py).
     "scales tuned by KL (4 epochs)": ["tune:4"],
     # A change far below any real effect: how far one quantization's luck moves the figures.
