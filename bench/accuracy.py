@@ -38,6 +38,7 @@ CELLS = {
     "calib + 2048 HSK rows": ["calib:2048"],
     "calib + 3800 HSK rows": ["calib:3800"],
     "group 64": ["--group-size", "64"],
+    "group 64, calib + 1024 HSK rows": ["--group-size", "64", "calib:1024"],
     "equalize 0.1": ["--equalize", "0.1"],
     "equalize 0.2": ["--equalize", "0.2"],
     "equalize 0.3": ["--equalize", "0.3"],
