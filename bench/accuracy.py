@@ -7,9 +7,12 @@ within what pulsar2 reads: symmetric, plain GPTQ format, desc_act off (activatio
 ordering is undone before saving, so g_idx stays trivial).
 
 `nox -s bench -- accuracy` measures fp, the pipeline's defaults, what they replaced and the closest
-alternatives, and round-to-nearest (about 30 minutes here); `--sweep` adds every cell below (about an
-hour); `--cells NAME ...` picks some; `--quick` uses 100 sentences. A variant's outputs are cached
-while its checkpoint is unchanged.
+alternatives, and round-to-nearest; `--sweep` adds every cell below; `--cells NAME ...` picks some
+(fp, the defaults and round-to-nearest always run); `--quick` uses 100 sentences. Sizes on this
+machine's 2 idle cores: each variant takes about 5 minutes to evaluate on 400 sentences (fp too, once)
+plus its quantize (2 to 4 minutes; the scale-tuning cell 12 more), so `--cells defaults` takes about
+20 minutes from cold, the default run about 1.5 hours and `--sweep` several. A variant's outputs are
+cached while its checkpoint is unchanged, so a rerun costs minutes.
 """
 
 import argparse

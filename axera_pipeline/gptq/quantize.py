@@ -137,11 +137,11 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
 def resolve_gptaq_defaults(p: Parser, args: Namespace) -> None:
     """Options whose default depends on --gptaq: GPTQModel's GPTAQ ignores GAR and fails on batches."""
     if args.gptaq and args.act_group_aware:
-        p.error("--act-group-aware does not apply with --gptaq: GPTAQ quantizes in plain column order")
+        p.error("--act-group-aware does not apply with --gptaq (GPTAQ quantizes in column order): drop one")
     if args.gptaq and args.batch_size not in (None, 1):
         p.error("--gptaq needs --batch-size 1: GPTQModel's GPTAQ pairs inputs one sample at a time")
     if args.gptaq and args.hessian != "fp32":
-        p.error("--hessian bf16 does not apply with --gptaq: GPTAQ computes its own fp32 products")
+        p.error("--hessian bf16 does not apply with --gptaq (GPTAQ makes its own fp32 products): drop one")
     if args.act_group_aware is None:
         args.act_group_aware = not args.gptaq
     if args.batch_size is None:
