@@ -267,13 +267,12 @@ def reference_ids(tok, shots: list[dict], rows: list[dict]) -> list[tuple[list[i
     return items
 
 
-def reference_stats(model, fp, items: list[tuple[list[int], int]], batch: int = 16) -> list[list[float]]:
-    """Per sentence, over its reference tokens: the variant's and fp's summed negative log-likelihood,
-    summed KL(fp || variant), top-1 agreements with fp, and the token count."""
+def reference_logprobs(model, items: list[tuple[list[int], int]], batch: int = 16):
+    """Per sentence, the model's log-probabilities over its reference tokens ([tokens, vocabulary],
+    float32) and those tokens, in order; batched with right padding."""
     import torch
     import torch.nn.functional as F
 
-    stats = []
     with torch.no_grad():
         for first in range(0, len(items), batch):
             chunk = items[first : first + batch]
@@ -281,21 +280,41 @@ def reference_stats(model, fp, items: list[tuple[list[int], int]], batch: int = 
             # Right padding: under causal attention no real token sees the padding after it.
             x = torch.tensor([ids + [0] * (width - len(ids)) for ids, _ in chunk])
             mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk])
-            test_logits = model(input_ids=x, attention_mask=mask).logits
-            ref_logits = fp(input_ids=x, attention_mask=mask).logits
+            # Logits only from the earliest reference position on: the vocabulary projection of the
+            # prompts' positions would be most of the work.
+            keep = width - min(start for _, start in chunk) + 1
+            logits = model(input_ids=x, attention_mask=mask, logits_to_keep=keep).logits
             for row, (ids, start) in enumerate(chunk):
-                target = x[row, start : len(ids)]
-                test = F.log_softmax(test_logits[row, start - 1 : len(ids) - 1].float(), -1)
-                ref = F.log_softmax(ref_logits[row, start - 1 : len(ids) - 1].float(), -1)
-                stats.append(
-                    [
-                        -float(test.gather(1, target[:, None]).sum()),
-                        -float(ref.gather(1, target[:, None]).sum()),
-                        float(F.kl_div(test, ref, log_target=True, reduction="sum")),
-                        int((test.argmax(-1) == ref.argmax(-1)).sum()),
-                        len(target),
-                    ]
+                first_kept = width - keep
+                yield (
+                    F.log_softmax(
+                        logits[row, start - 1 - first_kept : len(ids) - 1 - first_kept].float(), -1
+                    ),
+                    x[row, start : len(ids)],
                 )
+
+
+def sentence_stats(test, ref, target) -> list[float]:
+    """One sentence's row: the variant's and fp's summed negative log-likelihood, summed
+    KL(fp || variant), top-1 agreements with fp, and the token count."""
+    import torch.nn.functional as F
+
+    return [
+        -float(test.gather(1, target[:, None]).sum()),
+        -float(ref.gather(1, target[:, None]).sum()),
+        float(F.kl_div(test, ref, log_target=True, reduction="sum")),
+        int((test.argmax(-1) == ref.argmax(-1)).sum()),
+        len(target),
+    ]
+
+
+def reference_stats(model, fp, items: list[tuple[list[int], int]], batch: int = 16) -> list[list[float]]:
+    """Per sentence, the variant against fp on its reference tokens (rows of sentence_stats)."""
+    pairs = zip(reference_logprobs(model, items, batch), reference_logprobs(fp, items, batch), strict=True)
+    stats = []
+    for (test, target), (ref, _) in pairs:
+        stats.append(sentence_stats(test, ref, target))
+        if len(stats) % batch == 0 or len(stats) == len(items):
             print(f"  {len(stats)}/{len(items)}", flush=True)
     return stats
 

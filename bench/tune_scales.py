@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from gptq_tensors import centered_codes
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -34,25 +35,14 @@ from axera_pipeline.gptq.prompts import encode_row  # noqa: E402
 BLOCK_TOKENS = 512
 
 
-def unpack(packed: torch.Tensor, bits: int, along: int) -> torch.Tensor:
-    """GPTQ's int32 packing undone: 32 / bits codes per word along dim 0 (qweight) or 1 (qzeros)."""
-    shifts = torch.arange(0, 32, bits, dtype=torch.int32)
-    mask = (1 << bits) - 1
-    if along == 0:
-        return ((packed.unsqueeze(1) >> shifts.view(1, -1, 1)) & mask).reshape(-1, packed.shape[1])
-    return ((packed.unsqueeze(2) >> shifts.view(1, 1, -1)) & mask).reshape(packed.shape[0], -1)
-
-
 class TunableScales(torch.nn.Module):
     """A GPTQ linear as (code - zero) * scale, with the codes fixed and log-offsets on the scales."""
 
     def __init__(self, tensors: dict, prefix: str, bits: int) -> None:
         super().__init__()
-        codes = unpack(tensors[prefix + ".qweight"], bits, along=0)  # [in, out]
-        # GPTQ's v1 checkpoint format stores zero - 1.
-        zeros = unpack(tensors[prefix + ".qzeros"], bits, along=1)[:, : codes.shape[1]] + 1
-        self.register_buffer("group_of", tensors[prefix + ".g_idx"].long())
-        self.register_buffer("centered", (codes - zeros[self.group_of]).to(torch.int8).t().contiguous())
+        group_of, centered = centered_codes(tensors, prefix, bits)
+        self.register_buffer("group_of", group_of)
+        self.register_buffer("centered", centered)
         self.register_buffer("base", tensors[prefix + ".scales"].float())  # [groups, out]
         self.log_offset = torch.nn.Parameter(torch.zeros_like(self.base))
 
