@@ -129,6 +129,7 @@ BENCHMARKS = (
     "faults",
     "profile",
     "accuracy",
+    "kl_by_part",
     "report",
 )
 

@@ -59,6 +59,12 @@ SECTIONS = [
         "(`bench/tune_scales.py`), an experiment, not a pipeline option. 'GAR off' is the baseline "
         "GPTAQ should be read against: GPTAQ quantizes in plain column order.",
     ),
+    (
+        "kl_by_part",
+        "4d. Where the loss sits: one part of the defaults' checkpoint at a time",
+        "If a few layers or one kind of linear held most of the loss, a setting aimed at them could close "
+        "the gap to the issue's targets; this says whether they do.",
+    ),
     ("environment", "5. GPTQ environment creation", "Cold (empty uv cache) vs warm, and its size."),
     (
         "faults",
