@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, run_cmd
+
+pytestmark = pytest.mark.e2e  # needs a checkpoint quantized through `make quantize`
 
 COMPARE = """
 import json, sys
