@@ -125,3 +125,33 @@ def test_quantize_time_comes_from_measured_costs(tmp_path):
         "tencent/HY-MT1.5-1.8B", profile, tmp_path / "no"
     )
     assert "unknown for this model" in estimate.cpu_minutes("someone/else", profile, gemma)
+
+
+def crashing_once(tmp_path) -> list[str]:
+    """A command that dies of a segmentation fault the first time and succeeds after."""
+    seen = tmp_path / "seen"
+    return ["sh", "-c", f'[ -e "{seen}" ] && exit 0; touch "{seen}"; kill -SEGV $$']
+
+
+def test_a_crashed_idempotent_step_runs_once_more(tmp_path) -> None:
+    logged: list[str] = []
+    gptq_env._run(crashing_once(tmp_path), logged.append, retry_crash=True)
+    assert any("crashed (SIGSEGV); running it once more" in line for line in logged)
+
+
+def test_a_crash_is_not_retried_unless_asked(tmp_path) -> None:
+    with pytest.raises(gptq_env.EnvError, match="exit status -11"):
+        gptq_env._run(crashing_once(tmp_path), lambda _: None)
+
+
+def test_an_ordinary_failure_is_not_retried(tmp_path) -> None:
+    count = tmp_path / "count"
+    cmd = ["sh", "-c", f'echo x >> "{count}"; exit 3']
+    with pytest.raises(gptq_env.EnvError, match="exit status 3"):
+        gptq_env._run(cmd, lambda _: None, retry_crash=True)
+    assert count.read_text() == "x\n"
+
+
+def test_two_crashes_fail(tmp_path) -> None:
+    with pytest.raises(gptq_env.EnvError, match="exit status -11"):
+        gptq_env._run(["sh", "-c", "kill -SEGV $$"], lambda _: None, retry_crash=True)

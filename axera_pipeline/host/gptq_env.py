@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -114,9 +115,17 @@ def _uv() -> str:
     raise EnvError("uv is not installed; install it with `python3 -m pip install uv` and re-run")
 
 
-def _run(cmd: list[str], log: Callable[[str], None]) -> None:
+CRASHES = {-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGILL, -signal.SIGABRT}
+
+
+def _run(cmd: list[str], log: Callable[[str], None], *, retry_crash: bool = False) -> None:
+    """Run one build step; with retry_crash, an idempotent step that crashed is run once more (uv has
+    been seen to die of a segmentation fault after a complete install)."""
     log("$ " + " ".join(cmd))
     done = subprocess.run(cmd)
+    if retry_crash and done.returncode in CRASHES:
+        log(f"{Path(cmd[0]).name} crashed ({signal.Signals(-done.returncode).name}); running it once more")
+        done = subprocess.run(cmd)
     if done.returncode != 0:
         raise EnvError(f"`{' '.join(cmd[:4])} ...` failed with exit status {done.returncode}")
 
@@ -143,12 +152,12 @@ def build(stack: Stack, interpreter: str, stamp: str, log: Callable[[str], None]
     py = str(stack.python)
     if not stack.source:
         # The lock carries `--no-binary gptqmodel`: uv builds GPTQModel from its hashed sdist.
-        _run([uv, "pip", "sync", "--python", py, "--require-hashes", str(stack.lock)], log)
+        _run([uv, "pip", "sync", "--python", py, "--require-hashes", str(stack.lock)], log, retry_crash=True)
     else:
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as rest:
             rest.write(without_package(lock_text, "gptqmodel"))
         try:
-            _run([uv, "pip", "sync", "--python", py, "--require-hashes", rest.name], log)
+            _run([uv, "pip", "sync", "--python", py, "--require-hashes", rest.name], log, retry_crash=True)
         finally:
             os.unlink(rest.name)
         # As the original notes do: build the checkout against the torch already in place, and
@@ -165,6 +174,7 @@ def build(stack: Stack, interpreter: str, stamp: str, log: Callable[[str], None]
                 _source_requirement(stack.source),
             ],
             log,
+            retry_crash=True,
         )
     want = pinned(lock_text, "torch")
     got = subprocess.run(
