@@ -28,8 +28,8 @@ LAYER = re.compile(r"\.layers\.(\d+)\.")
 
 def parts(names: list[str]) -> dict[str, list[str]]:
     """'all', each kind of linear ('q_proj', ...) across the layers, then each layer ('layer 0', ...)."""
-    kinds = sorted({n.rsplit(".", 1)[1] for n in names}, key=[n.rsplit(".", 1)[1] for n in names].index)
-    layers = sorted({int(m.group(1)) for n in names if (m := LAYER.search(n))})
+    kinds = dict.fromkeys(n.rsplit(".", 1)[1] for n in names)  # in the model's order
+    layers = dict.fromkeys(int(m.group(1)) for n in names if (m := LAYER.search(n)))
     return {
         "all": names,
         **{kind: [n for n in names if n.endswith("." + kind)] for kind in kinds},

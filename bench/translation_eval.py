@@ -282,10 +282,9 @@ def reference_logprobs(model, items: list[tuple[list[int], int]], batch: int = 1
             mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk])
             # Logits only from the earliest reference position on: the vocabulary projection of the
             # prompts' positions would be most of the work.
-            keep = width - min(start for _, start in chunk) + 1
-            logits = model(input_ids=x, attention_mask=mask, logits_to_keep=keep).logits
+            first_kept = min(start for _, start in chunk) - 1
+            logits = model(input_ids=x, attention_mask=mask, logits_to_keep=width - first_kept).logits
             for row, (ids, start) in enumerate(chunk):
-                first_kept = width - keep
                 yield (
                     F.log_softmax(
                         logits[row, start - 1 - first_kept : len(ids) - 1 - first_kept].float(), -1
