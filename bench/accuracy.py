@@ -10,8 +10,9 @@ ordering is undone before saving, so g_idx stays trivial).
 alternatives, and round-to-nearest; `--sweep` adds every cell below; `--cells NAME ...` picks some
 (fp, the defaults and round-to-nearest always run); `--quick` uses 100 sentences. Sizes on this
 machine's 2 idle cores: each variant takes about 5 minutes to evaluate on 400 sentences (fp too, once)
-plus its quantize (2 to 4 minutes; the scale-tuning cell 12 more), so `--cells defaults` takes about
-20 minutes from cold, the default run about 1.5 hours and `--sweep` several. A variant's outputs are
+plus its quantize (2 to 4 minutes; the scale-tuning cell 12 more, the AutoRound cell about 15 in
+all), so `--cells defaults` takes about 20 minutes from cold, the default run about 1.5 hours and
+`--sweep` several. A variant's outputs are
 cached while its checkpoint is unchanged, so a rerun costs minutes.
 """
 
@@ -48,7 +49,10 @@ CELLS = {
     "equalize 0.5": ["--equalize", "0.5"],
     "GPTAQ 0.25": ["--gptaq", "0.25"],
     # Not a quantize option: the defaults' checkpoint with its scales tuned afterwards (tune_scales.py).
-    "scales tuned by KL (4 epochs)": ["tune:4"],
+    "scales tuned by KL (4 epochs)": ["tune", "--epochs", "4"],
+    # Not a quantize option: another quantizer, AutoRound, in the defaults' layout (autoround_quantize.py).
+    "AutoRound (200 iters)": ["autoround", "--iters", "200", "--dtype", "fp32"],
+    "AutoRound (200 iters, bf16)": ["autoround", "--iters", "200", "--dtype", "bf16"],
     # A change far below any real effect: how far one quantization's luck moves the figures.
     "damp 0.011 (noise)": ["--damp", "0.011"],
 }
@@ -94,39 +98,39 @@ def cell_folder(cell: str) -> Path:
     return SWEEP / "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in cell.replace("+", "plus"))
 
 
-def tune_scales(cell: str, fp: Path, python: str) -> dict:
-    """The defaults' checkpoint with its scales tuned; redone only when the defaults or the epochs change."""
+# Cells a bench script makes from the defaults' checkpoint: name -> (script, its manifest block).
+DERIVED = {"tune": ("tune_scales.py", "scale_tuning"), "autoround": ("autoround_quantize.py", "autoround")}
+
+
+def derived(cell: str, fp: Path, python: str) -> dict:
+    """A cell its script makes from the defaults' checkpoint; redone only when the defaults or the
+    script's options change (each `--flag value` is checked against the block the script records)."""
+    kind, *flags = CELLS[cell]
+    script, block = DERIVED[kind]
     source = quantize("defaults", fp, python)
-    out, epochs = cell_folder(cell), int(CELLS[cell][0].split(":")[1])
+    out = cell_folder(cell)
     made = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else {}
-    tuning = made.pop("scale_tuning", {})
-    if (
-        made != json.loads((Path(source["dir"]) / "manifest.json").read_text())
-        or tuning.get("epochs") != epochs
-    ):
-        subprocess.run(
-            [
-                python,
-                str(ROOT / "bench" / "tune_scales.py"),
-                str(fp),
-                source["dir"],
-                str(out),
-                "--epochs",
-                str(epochs),
-            ],
-            check=True,
-        )
-        tuning = json.loads((out / "manifest.json").read_text())["scale_tuning"]
+    extra = made.pop(block, {})
+    pairs = zip(flags[::2], flags[1::2], strict=True)
+    wanted = {flag.lstrip("-").replace("-", "_"): value for flag, value in pairs}
+    stale = made != json.loads((Path(source["dir"]) / "manifest.json").read_text())
+    if stale or any(str(extra.get(key)) != value for key, value in wanted.items()):
+        command = [python, str(ROOT / "bench" / script), str(fp), source["dir"], str(out), *flags]
+        subprocess.run(command, check=True)
+        extra = json.loads((out / "manifest.json").read_text())[block]
+    # Scale tuning starts from GPTQ's result, so its time adds to GPTQ's; AutoRound replaces it.
+    seconds = extra["seconds"] + (source["quantize_wall_s"] if kind == "tune" else 0)
     return {
         **source,
         "dir": str(out),
-        "quantize_wall_s": round(source["quantize_wall_s"] + tuning["seconds"], 1),
+        "quantize_wall_s": round(seconds, 1),
+        "calibration_tokens": extra.get("calibration_tokens", source["calibration_tokens"]),
     }
 
 
 def quantize(cell: str, fp: Path, python: str) -> dict:
-    if CELLS[cell][:1] and CELLS[cell][0].startswith("tune:"):
-        return tune_scales(cell, fp, python)
+    if CELLS[cell][:1] and CELLS[cell][0] in DERIVED:
+        return derived(cell, fp, python)
     out = cell_folder(cell)
     started = time.monotonic()
     subprocess.run(
