@@ -51,13 +51,14 @@ SECTIONS = [
     ),
     (
         "accuracy-cells",
-        "4c. Channel equalisation, scale tuning, GPTAQ, and how much one quantization's luck moves the "
-        "figures",
+        "4c. Channel equalisation, scale tuning, GPTAQ, AutoRound, and how much one quantization's luck "
+        "moves the figures",
         "Chosen cells (`--cells`) on the same 400 sentences. 'damp 0.011' changes nothing that matters: "
         "its distance from the defaults is the noise of a single quantization. 'scales tuned by KL' is "
         "the defaults' checkpoint with only its group scales trained afterwards against fp "
         "(`bench/tune_scales.py`), an experiment, not a pipeline option. 'GAR off' is the baseline "
-        "GPTAQ should be read against: GPTAQ quantizes in plain column order.",
+        "GPTAQ should be read against: GPTAQ quantizes in plain column order. 'AutoRound' is another "
+        "quantizer (`bench/autoround_quantize.py`, an experiment) written into the same GPTQ format.",
     ),
     (
         "kl_by_part",
