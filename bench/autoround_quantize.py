@@ -1,10 +1,10 @@
-"""Quantize fp with AutoRound instead of GPTQ, into the defaults' checkpoint layout (own venv).
+"""Quantize fp with AutoRound instead of GPTQ, into the defaults' checkpoint layout (bench env).
 
 An experiment for the accuracy benchmark, not a pipeline step. AutoRound (Intel's `auto-round`,
 SignRound) learns each weight's rounding and each group's clipping by sign gradient descent on the
 output of one decoder block at a time, against fp. It runs on the same calibration tokens as GPTQ:
 the bundled rows in the chat template, joined into one stream and cut into blocks of `--seqlen`.
-Settings stay within what pulsar2 reads: int4, symmetric, group 128 (`--group-size`), no act order.
+Settings stay within what pulsar2 reads: int4, symmetric, the defaults' group size, no act order.
 
 The output is the defaults' GPTQ checkpoint (config, tokenizer, non-linear tensors) with only the
 `qweight`, `qzeros` and `scales` of its linears replaced by AutoRound's, converted to the same packing
@@ -45,7 +45,7 @@ def calibration_samples(tok, seqlen: int) -> list[torch.Tensor]:
     return [torch.tensor([stream[i : i + seqlen]]) for i in range(0, len(stream) - seqlen + 1, seqlen)]
 
 
-def autoround(fp_dir: Path, out: Path, args: argparse.Namespace) -> tuple[dict, int]:
+def autoround(fp_dir: Path, out: Path, group_size: int, args: argparse.Namespace) -> tuple[dict, int]:
     from auto_round import AutoRound
 
     tok = AutoTokenizer.from_pretrained(fp_dir)
@@ -55,7 +55,7 @@ def autoround(fp_dir: Path, out: Path, args: argparse.Namespace) -> tuple[dict, 
         model,
         tokenizer=tok,
         bits=4,
-        group_size=args.group_size,
+        group_size=group_size,
         sym=True,
         iters=args.iters,
         nsamples=len(samples),
@@ -83,14 +83,17 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=200)
     p.add_argument("--seqlen", type=int, default=512)
     p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--group-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32", help="precision of the tuning")
     args = p.parse_args()
 
+    # The defaults' layout fixes the packing, so AutoRound works at their bits' and group size's grid.
+    layout = json.loads((args.defaults_dir / "quantize_config.json").read_text())
+    if layout["bits"] != 4:
+        raise SystemExit(f"{args.defaults_dir} is int{layout['bits']}; AutoRound here writes int4")
     started = time.monotonic()
     with tempfile.TemporaryDirectory() as scratch:
-        theirs, tokens = autoround(args.fp_dir, Path(scratch) / "autoround", args)
+        theirs, tokens = autoround(args.fp_dir, Path(scratch) / "autoround", layout["group_size"], args)
     seconds = round(time.monotonic() - started, 1)
 
     ours = load_file(str(args.defaults_dir / "model.safetensors"))
@@ -115,12 +118,11 @@ def main() -> None:
     save_file(ours, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     manifest = json.loads((tmp / "manifest.json").read_text())
     manifest["autoround"] = {
-        "options": sys.argv[4:],
         "dtype": args.dtype,
         "iters": args.iters,
         "seqlen": args.seqlen,
         "batch_size": args.batch_size,
-        "group_size": args.group_size,
+        "group_size": layout["group_size"],
         "calibration_tokens": tokens,
         "seconds": seconds,
         "worst_relative_weight_error": round(worst, 4),
