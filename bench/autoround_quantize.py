@@ -9,7 +9,7 @@ Settings stay within what pulsar2 reads: int4, symmetric, the defaults' group si
 The output is the defaults' GPTQ checkpoint (config, tokenizer, non-linear tensors) with only the
 `qweight`, `qzeros` and `scales` of its linears replaced by AutoRound's, converted to the same packing
 (checked: each linear's dequantized weight must stay near fp), and its manifest gets an `autoround`
-block, so cached evaluations of the defaults are never reused for it.
+block (gptq_tensors.write_derived).
 
 Usage: python autoround_quantize.py FP_DIR DEFAULTS_DIR OUT_DIR [--iters N] [--dtype fp32|bf16] ...
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -26,8 +25,8 @@ from importlib.metadata import version
 from pathlib import Path
 
 import torch
-from gptq_tensors import dequantized
-from safetensors.torch import load_file, save_file
+from gptq_tensors import dequantized, write_derived
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,9 +101,11 @@ def main() -> None:
     worst = 0.0
     for prefix in prefixes:
         for suffix in PACKED:
-            if theirs[prefix + suffix].shape != ours[prefix + suffix].shape:
-                raise SystemExit(f"{prefix}{suffix}: AutoRound wrote {tuple(theirs[prefix + suffix].shape)}")
-            ours[prefix + suffix] = theirs[prefix + suffix].to(ours[prefix + suffix].dtype).contiguous()
+            written = theirs.get(prefix + suffix)
+            if written is None or written.shape != ours[prefix + suffix].shape:
+                shape = "nothing" if written is None else tuple(written.shape)
+                raise SystemExit(f"{prefix}{suffix}: AutoRound wrote {shape}, not the defaults' layout")
+            ours[prefix + suffix] = written.to(ours[prefix + suffix].dtype).contiguous()
         weight = fp[prefix + ".weight"]
         error = (dequantized(ours, prefix, 4) - weight).norm() / weight.norm()
         worst = max(worst, float(error))
@@ -112,12 +113,7 @@ def main() -> None:
     if worst > 0.3:
         raise SystemExit(f"AutoRound's tensors do not decode to fp's weights (worst error {worst:.2f})")
 
-    tmp = args.out_dir.with_name(args.out_dir.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(args.defaults_dir, tmp)
-    save_file(ours, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-    manifest = json.loads((tmp / "manifest.json").read_text())
-    manifest["autoround"] = {
+    record = {
         "dtype": args.dtype,
         "iters": args.iters,
         "seqlen": args.seqlen,
@@ -128,9 +124,7 @@ def main() -> None:
         "worst_relative_weight_error": round(worst, 4),
         "packages": {name: version(name) for name in ("auto-round", "torch", "transformers")},
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    shutil.rmtree(args.out_dir, ignore_errors=True)
-    tmp.rename(args.out_dir)
+    write_derived(args.defaults_dir, args.out_dir, ours, "autoround", record)
     print(f"AutoRound: {len(prefixes)} linears in {seconds} s, worst relative weight error {worst:.3f}")
 
 

@@ -1,8 +1,14 @@
-"""A GPTQ checkpoint's packed tensors read back as integer codes and weights (bench env)."""
+"""A GPTQ checkpoint's packed tensors read back as integer codes and weights, and written back as a
+derived checkpoint (bench env)."""
 
 from __future__ import annotations
 
+import json
+import shutil
+from pathlib import Path
+
 import torch
+from safetensors.torch import save_file
 
 
 def unpack(packed: torch.Tensor, bits: int, along: int) -> torch.Tensor:
@@ -27,3 +33,19 @@ def dequantized(tensors: dict, prefix: str, bits: int) -> torch.Tensor:
     """One linear's weight as the checkpoint encodes it, [out, in] float32."""
     group_of, centered = centered_codes(tensors, prefix, bits)
     return centered.float() * tensors[prefix + ".scales"].float()[group_of].t()
+
+
+def write_derived(source: Path, out: Path, tensors: dict, block: str, record: dict) -> None:
+    """`source`'s checkpoint with `tensors` as its weights and its manifest plus `record` under `block`,
+    so cached evaluations of the source are never reused for it; GPTQ's logs, which no longer describe
+    the weights, stay behind. Staged beside `out` and renamed into place, so `out` is never half-written."""
+    stage = out.with_name(out.name + ".tmp")
+    shutil.rmtree(stage, ignore_errors=True)
+    left_behind = shutil.ignore_patterns("model.safetensors", "logs", "quant_log.csv")
+    shutil.copytree(source, stage, ignore=left_behind)
+    save_file(tensors, str(stage / "model.safetensors"), metadata={"format": "pt"})
+    manifest = json.loads((source / "manifest.json").read_text())
+    manifest[block] = record
+    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(out, ignore_errors=True)
+    stage.rename(out)

@@ -16,15 +16,14 @@ import argparse
 import json
 import math
 import random
-import shutil
 import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from gptq_tensors import centered_codes
-from safetensors.torch import load_file, save_file
+from gptq_tensors import centered_codes, write_derived
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,24 +131,17 @@ def main() -> None:
             flush=True,
         )
 
-    stage = args.out_dir.with_name(args.out_dir.name + ".tmp")
-    shutil.rmtree(stage, ignore_errors=True)
-    shutil.copytree(args.gptq_dir, stage, ignore=shutil.ignore_patterns("model.safetensors", "logs"))
     with torch.no_grad():
         for name, module in tuned.items():
             tensors[name + ".scales"] = module.scales().to(tensors[name + ".scales"].dtype).contiguous()
-    save_file(tensors, str(stage / "model.safetensors"), metadata={"format": "pt"})
-    manifest = json.loads((args.gptq_dir / "manifest.json").read_text())
-    manifest["scale_tuning"] = {
+    record = {
         "epochs": args.epochs,
         "lr": args.lr,
         "blocks": len(blocks),
         "tokens": sum(map(len, blocks)),
         "seconds": round(time.monotonic() - started, 1),
     }
-    (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    shutil.rmtree(args.out_dir, ignore_errors=True)
-    stage.rename(args.out_dir)
+    write_derived(args.gptq_dir, args.out_dir, tensors, "scale_tuning", record)
     print(f"done: {args.out_dir}", flush=True)
 
 
