@@ -273,24 +273,24 @@ def reference_logprobs(model, items: list[tuple[list[int], int]], batch: int = 1
     import torch
     import torch.nn.functional as F
 
-    with torch.no_grad():
-        for first in range(0, len(items), batch):
-            chunk = items[first : first + batch]
-            width = max(len(ids) for ids, _ in chunk)
-            # Right padding: under causal attention no real token sees the padding after it.
-            x = torch.tensor([ids + [0] * (width - len(ids)) for ids, _ in chunk])
-            mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk])
-            # Logits only from the earliest reference position on: the vocabulary projection of the
-            # prompts' positions would be most of the work.
-            first_kept = min(start for _, start in chunk) - 1
+    for first in range(0, len(items), batch):
+        chunk = items[first : first + batch]
+        width = max(len(ids) for ids, _ in chunk)
+        # Right padding: under causal attention no real token sees the padding after it.
+        x = torch.tensor([ids + [0] * (width - len(ids)) for ids, _ in chunk])
+        mask = torch.tensor([[1] * len(ids) + [0] * (width - len(ids)) for ids, _ in chunk])
+        # Logits only from the earliest reference position on: the vocabulary projection of the
+        # prompts' positions would be most of the work.
+        first_kept = min(start for _, start in chunk) - 1
+        # no_grad around the call only, never across a yield: two of these generators interleaved
+        # (reference_stats zips them) would otherwise leave gradients off for the caller.
+        with torch.no_grad():
             logits = model(input_ids=x, attention_mask=mask, logits_to_keep=width - first_kept).logits
-            for row, (ids, start) in enumerate(chunk):
-                yield (
-                    F.log_softmax(
-                        logits[row, start - 1 - first_kept : len(ids) - 1 - first_kept].float(), -1
-                    ),
-                    x[row, start : len(ids)],
-                )
+        for row, (ids, start) in enumerate(chunk):
+            yield (
+                F.log_softmax(logits[row, start - 1 - first_kept : len(ids) - 1 - first_kept].float(), -1),
+                x[row, start : len(ids)],
+            )
 
 
 def sentence_stats(test, ref, target) -> list[float]:
