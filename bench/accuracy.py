@@ -10,10 +10,10 @@ ordering is undone before saving, so g_idx stays trivial).
 alternatives, and round-to-nearest; `--sweep` adds every cell below; `--cells NAME ...` picks some
 (fp, the defaults and round-to-nearest always run); `--quick` uses 100 sentences. Sizes on this
 machine's 2 idle cores: each variant takes about 5 minutes to evaluate on 400 sentences (fp too, once)
-plus its quantize (2 to 4 minutes; the scale-tuning cell 12 more, the AutoRound cell about 15 in
-all), so `--cells defaults` takes about 20 minutes from cold, the default run about 1.5 hours and
-`--sweep` several. A variant's outputs are
-cached while its checkpoint is unchanged, so a rerun costs minutes.
+plus its quantize (2 to 4 minutes; the scale-tuning cell 12 more, the in-domain one with norms 25,
+the AutoRound cell about 15 in all), so `--cells defaults` takes about 20 minutes from cold, the
+default run about 1.5 hours and `--sweep` several. A variant's outputs are cached while its
+checkpoint is unchanged, so a rerun costs minutes.
 """
 
 import argparse
@@ -50,6 +50,15 @@ CELLS = {
     "GPTAQ 0.25": ["--gptaq", "0.25"],
     # Not a quantize option: the defaults' checkpoint with its scales tuned afterwards (tune_scales.py).
     "scales tuned by KL (4 epochs)": ["tune", "--epochs", "4"],
+    # The same with the norm gains trained too, on the in-domain calibration, from that cell's GPTQ.
+    "scales and norms tuned in-domain (calib + 1024 HSK rows, 2 epochs)": [
+        "tune",
+        "--epochs",
+        "2",
+        "--params",
+        "scales+norms",
+        "calib:1024",
+    ],
     # Not a quantize option: another quantizer, AutoRound, in the defaults' layout (autoround_quantize.py).
     "AutoRound (200 iters)": ["autoround", "--iters", "200", "--dtype", "fp32"],
     "AutoRound (200 iters, bf16)": ["autoround", "--iters", "200", "--dtype", "bf16"],
@@ -98,16 +107,18 @@ def cell_folder(cell: str) -> Path:
     return SWEEP / "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in cell.replace("+", "plus"))
 
 
-# Cells a bench script makes from the defaults' checkpoint: name -> (script, its manifest block).
+# Cells a bench script makes from a GPTQ cell's checkpoint: name -> (script, its manifest block).
 DERIVED = {"tune": ("tune_scales.py", "scale_tuning"), "autoround": ("autoround_quantize.py", "autoround")}
+# The GPTQ cell a derived cell starts from, where it is not the defaults.
+SOURCE = {"scales and norms tuned in-domain (calib + 1024 HSK rows, 2 epochs)": "calib + 1024 HSK rows"}
 
 
 def derived(cell: str, fp: Path, python: str) -> dict:
-    """A cell its script makes from the defaults' checkpoint; redone only when the defaults or the
+    """A cell its script makes from a GPTQ cell's checkpoint; redone only when that checkpoint or the
     script's options change (each `--flag value` is checked against the block the script records)."""
-    kind, *flags = CELLS[cell]
+    kind, *flags = options_for(cell, python)
     script, block = DERIVED[kind]
-    source = quantize("defaults", fp, python)
+    source = quantize(SOURCE.get(cell, "defaults"), fp, python)
     out = cell_folder(cell)
     made = json.loads((out / "manifest.json").read_text()) if (out / "manifest.json").is_file() else {}
     extra = made.pop(block, {})

@@ -56,9 +56,11 @@ SECTIONS = [
         "Chosen cells (`--cells`) on the same 400 sentences. 'damp 0.011' changes nothing that matters: "
         "its distance from the defaults is the noise of a single quantization. 'scales tuned by KL' is "
         "the defaults' checkpoint with only its group scales trained afterwards against fp "
-        "(`bench/tune_scales.py`), an experiment, not a pipeline option. 'GAR off' is the baseline "
-        "GPTAQ should be read against: GPTAQ quantizes in plain column order. 'AutoRound' is another "
-        "quantizer (`bench/autoround_quantize.py`, an experiment) written into the same GPTQ format.",
+        "(`bench/tune_scales.py`), an experiment, not a pipeline option; 'scales and norms tuned "
+        "in-domain' trains the norm gains too, on the 1024-row calibration, from that cell's checkpoint. "
+        "'GAR off' is the baseline GPTAQ should be read against: GPTAQ quantizes in plain column order. "
+        "'AutoRound' is another quantizer (`bench/autoround_quantize.py`, an experiment) written into "
+        "the same GPTQ format.",
     ),
     (
         "kl_by_part",

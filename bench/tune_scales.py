@@ -1,13 +1,15 @@
-"""After GPTQ, tune only the group scales against fp by KL on the calibration blocks (bench env).
+"""After GPTQ, tune the group scales (and optionally the norm gains) against fp by KL (bench env).
 
 An experiment for the accuracy benchmark, not a pipeline step. GPTQ's integer codes stay as they are;
 each group's fp16 scale becomes s0 * exp(t) and t is trained with Adam (cosine decay to zero) on
-KL(fp || quantized) over the next-token distributions of the pipeline's calibration rows, joined
-into blocks of up to 512 tokens. Only the `scales` tensors change, so the output stays plain GPTQ,
-exactly what pulsar2 reads. Its manifest is the source's plus a `scale_tuning` block, so cached
-evaluations of the source are never reused for it.
+KL(fp || quantized) over the next-token distributions of the calibration rows (the pipeline's bundled
+set unless --calib names another), joined into blocks of up to 512 tokens. `--params scales+norms`
+also trains the RMSNorm gains, which stay unquantized on the chip ("norm tweaking"). Only `scales`
+and norm tensors change, so the output stays plain GPTQ, exactly what pulsar2 reads. Its manifest is
+the source's plus a `scale_tuning` block, so cached evaluations of the source are never reused for it.
 
 Usage: python tune_scales.py FP_DIR GPTQ_DIR OUT_DIR [--epochs N] [--lr LR]
+           [--params scales|scales+norms] [--norm-lr LR] [--calib JSONL]
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ class TunableScales(torch.nn.Module):
         return F.linear(x, self.centered.to(x.dtype) * self.scales()[self.group_of].t())
 
 
-def calibration_blocks(tok, seed: int = 0) -> list[list[int]]:
-    """The bundled calibration rows in the chat template, joined into blocks of up to 512 tokens as
-    quantize's --calib-concat-size joins them (shuffled once, so blocks mix languages)."""
-    rows = [encode_row(tok, row, BLOCK_TOKENS) for row in read_jsonl(DEFAULT_CALIB)]
+def calibration_blocks(tok, calib: Path = DEFAULT_CALIB, seed: int = 0) -> list[list[int]]:
+    """Calibration rows in the chat template, joined into blocks of up to 512 tokens as quantize's
+    --calib-concat-size joins them (shuffled once, so blocks mix languages)."""
+    rows = [encode_row(tok, row, BLOCK_TOKENS) for row in read_jsonl(calib)]
     random.Random(seed).shuffle(rows)
     blocks, current = [], []
     for ids in rows:
@@ -104,22 +106,35 @@ def main() -> None:
     p.add_argument("out_dir", type=Path)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--params", choices=["scales", "scales+norms"], default="scales")
+    p.add_argument("--norm-lr", type=float, default=1e-3)
+    p.add_argument("--calib", type=Path, default=DEFAULT_CALIB)
     args = p.parse_args()
     torch.manual_seed(0)
     started = time.monotonic()
     bits = json.loads((args.gptq_dir / "quantize_config.json").read_text())["bits"]
-    blocks = calibration_blocks(AutoTokenizer.from_pretrained(args.fp_dir))
+    blocks = calibration_blocks(AutoTokenizer.from_pretrained(args.fp_dir), args.calib)
     fp = AutoModelForCausalLM.from_pretrained(args.fp_dir, dtype=torch.float32).eval()
     student, tuned, tensors = student_model(args.fp_dir, args.gptq_dir, bits)
-    optimizer = torch.optim.Adam([m.log_offset for m in tuned.values()], lr=args.lr)
+    groups = [{"params": [m.log_offset for m in tuned.values()], "lr": args.lr, "peak": args.lr}]
+    # The stored norm weight is the gain (Gemma's RMSNorm adds 1 to it), so training it trains the gain.
+    norms = {n: p for n, p in student.named_parameters() if "norm" in n} if "norms" in args.params else {}
+    if norms:
+        for param in norms.values():
+            param.requires_grad_(True)
+        groups.append({"params": list(norms.values()), "lr": args.norm_lr, "peak": args.norm_lr})
+    optimizer = torch.optim.Adam(groups)
     steps, step = args.epochs * len(blocks), 0
-    print(f"{len(tuned)} quantized linears, {len(blocks)} blocks, {steps} steps", flush=True)
+    print(
+        f"{len(tuned)} quantized linears, {len(norms)} norm gains, {len(blocks)} blocks, {steps} steps",
+        flush=True,
+    )
     order = random.Random(1)
     for epoch in range(args.epochs):
         total = 0.0
         for i in order.sample(range(len(blocks)), len(blocks)):
             for group in optimizer.param_groups:
-                group["lr"] = args.lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+                group["lr"] = group["peak"] * 0.5 * (1 + math.cos(math.pi * step / steps))
             loss = kl_to_fp(student, fp, blocks[i])
             optimizer.zero_grad()
             loss.backward()
@@ -134,9 +149,21 @@ def main() -> None:
     with torch.no_grad():
         for name, module in tuned.items():
             tensors[name + ".scales"] = module.scales().to(tensors[name + ".scales"].dtype).contiguous()
+        moved = rounded = 0.0
+        for name, param in norms.items():
+            stored = param.detach().to(tensors[name].dtype)
+            moved += float((param - tensors[name].float()).abs().sum())
+            rounded += float((param - stored.float()).abs().sum())
+            tensors[name] = stored.contiguous()
+    if norms:
+        # The norm gains stay in the checkpoint's dtype (bf16 here, as the chip computes them).
+        print(f"norm gains: moved {moved:.3g} in all (sum of |change|); rounding on saving: {rounded:.3g}")
     record = {
         "epochs": args.epochs,
         "lr": args.lr,
+        "params": args.params,
+        **({"norm_lr": args.norm_lr} if norms else {}),
+        "calib": str(args.calib),
         "blocks": len(blocks),
         "tokens": sum(map(len, blocks)),
         "seconds": round(time.monotonic() - started, 1),
