@@ -30,7 +30,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, read_jsonl  # noqa: E402  (after the path)
+from axera_pipeline.common.cli import UserError  # noqa: E402  (after the path)
+from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, read_jsonl  # noqa: E402
 from axera_pipeline.gptq.prompts import encode_row  # noqa: E402
 
 BLOCK_TOKENS = 512
@@ -110,10 +111,15 @@ def main() -> None:
     p.add_argument("--norm-lr", type=float, default=1e-3)
     p.add_argument("--calib", type=Path, default=DEFAULT_CALIB)
     args = p.parse_args()
+    if not args.calib.is_file():
+        p.error(f"--calib {args.calib}: no such file (a JSONL of calibration rows, as quantize's --calib)")
     torch.manual_seed(0)
     started = time.monotonic()
     bits = json.loads((args.gptq_dir / "quantize_config.json").read_text())["bits"]
-    blocks = calibration_blocks(AutoTokenizer.from_pretrained(args.fp_dir), args.calib)
+    try:
+        blocks = calibration_blocks(AutoTokenizer.from_pretrained(args.fp_dir), args.calib)
+    except UserError as error:
+        raise SystemExit(f"error: {error}") from None
     fp = AutoModelForCausalLM.from_pretrained(args.fp_dir, dtype=torch.float32).eval()
     student, tuned, tensors = student_model(args.fp_dir, args.gptq_dir, bits)
     groups = [{"params": [m.log_offset for m in tuned.values()], "lr": args.lr, "peak": args.lr}]
