@@ -130,6 +130,7 @@ BENCHMARKS = (
     "profile",
     "accuracy",
     "kl_by_part",
+    "error_scale",
     "report",
 )
 

@@ -68,6 +68,12 @@ SECTIONS = [
         "If a few layers or one kind of linear held most of the loss, a setting aimed at them could close "
         "the gap to the issue's targets; this says whether they do.",
     ),
+    (
+        "error_scale",
+        "4e. What KL the chrF target needs: the defaults' error scaled down",
+        "The same error as the defaults' checkpoint, T times smaller (not a quantization, a yardstick): "
+        "where chrF comes within the target, and at what KL, against the best quantization measured.",
+    ),
     ("environment", "5. GPTQ environment creation", "Cold (empty uv cache) vs warm, and its size."),
     (
         "faults",

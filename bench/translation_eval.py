@@ -13,7 +13,8 @@ so each variant costs one pass; for the reference statistics fp runs beside the 
 distributions at every token are too large to cache).
 
 Usage: python translation_eval.py FP_DIR OUT_JSON [--quick | --sentences N] [--baseline NAME]
-       --variant NAME=fp | gptq:DIR | rtn:BITS:GROUP | emulate:DIR:PROFILE ... (repeatable)
+       --variant NAME=fp | gptq:DIR | rtn:BITS:GROUP | emulate:DIR:PROFILE | scaled:T:DIR ... (repeatable)
+       (scaled:T:DIR is not a quantization but a yardstick: fp with T times the checkpoint's weight error)
        python translation_eval.py --write-calibration EXTRA_ROWS OUT_JSONL
 """
 
@@ -190,6 +191,13 @@ def load_variant(spec: str, fp_dir: str):
         model = AutoModelForCausalLM.from_pretrained(fp_dir, dtype=torch.float32).eval()
         compare.apply_rtn(model, bits, group)
         return model
+    if kind == "scaled":
+        from gptq_tensors import scale_error
+
+        t, gptq_dir = rest.split(":", 1)
+        model = AutoModelForCausalLM.from_pretrained(fp_dir, dtype=torch.float32).eval()
+        scale_error(model, Path(gptq_dir), float(t))
+        return model
     from gptqmodel import BACKEND, GPTQModel
 
     if kind == "gptq":
@@ -208,8 +216,12 @@ def variant_key(spec: str, fp_dir: str, n: int) -> str:
     """What a variant's outputs depend on: fp, its spec, and for a checkpoint its manifest."""
     h = hashlib.sha256(f"{FORMAT}:{n}:{spec}:{fp_cache(fp_dir, n).name}".encode())
     kind, _, rest = spec.partition(":")
-    if kind in ("gptq", "emulate"):
-        checkpoint = rest.rsplit(":", 1)[0] if kind == "emulate" else rest
+    if kind in ("gptq", "emulate", "scaled"):
+        checkpoint = rest
+        if kind == "emulate":
+            checkpoint = rest.rsplit(":", 1)[0]
+        elif kind == "scaled":
+            checkpoint = rest.split(":", 1)[1]
         h.update((Path(checkpoint) / "manifest.json").read_bytes())
         if kind == "emulate":
             h.update(Path(rest.rsplit(":", 1)[1]).read_bytes() if rest.endswith(".yaml") else rest.encode())
