@@ -160,6 +160,15 @@ def quantize(cell: str, fp: Path, python: str) -> dict:
     }
 
 
+def evaluate(python: str, fp: Path, out: Path, quick: bool, options: list[str]) -> float:
+    """translation_eval.py on fp and the variants in `options` into `out`; its wall time in seconds."""
+    started = time.monotonic()
+    quick_option = ["--quick"] if quick else []
+    script = str(ROOT / "bench" / "translation_eval.py")
+    subprocess.run([python, script, str(fp), str(out), *quick_option, *options], check=True)
+    return round(time.monotonic() - started, 1)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sweep", action="store_true", help="every cell (hours)")
@@ -178,23 +187,8 @@ def main() -> None:
     quantized = {cell: quantize(cell, fp, python) for cell in cells}
     evaluation = SWEEP / ("eval-quick.json" if args.quick else "eval.json")
     variants = [arg for cell, q in quantized.items() for arg in ("--variant", f"{cell}=gptq:{q['dir']}")]
-    started = time.monotonic()
-    subprocess.run(
-        [
-            python,
-            str(ROOT / "bench" / "translation_eval.py"),
-            str(fp),
-            str(evaluation),
-            *(["--quick"] if args.quick else []),
-            "--baseline",
-            "defaults",
-            *variants,
-            "--variant",
-            "RTN int4 g128=rtn:4:128",
-        ],
-        check=True,
-    )
-    eval_s = round(time.monotonic() - started, 1)
+    variants += ["--baseline", "defaults", "--variant", "RTN int4 g128=rtn:4:128"]
+    eval_s = evaluate(python, fp, evaluation, args.quick, variants)
     scores = json.loads(evaluation.read_text())
     fp_ppl = scores["results"]["fp"]["perplexity"]
     ref_tokens = next(r["ref_tokens"] for r in scores["results"].values() if "ref_tokens" in r)

@@ -10,11 +10,9 @@ Usage: nox -s bench -- error_scale [--scales T ...] [--quick]
 
 import argparse
 import json
-import subprocess
-import time
 
-from accuracy import SWEEP, quantize
-from common import ROOT, bench_python, report, table
+from accuracy import SWEEP, evaluate, quantize
+from common import bench_python, report, table
 from gemma import gemma_folder, interval
 
 # The chrF target: within 1.0 of fp, the interval's far end within 1.5.
@@ -40,21 +38,9 @@ def main() -> None:
     variants = [
         a for t in args.scales for a in ("--variant", f"error x{t:g}=scaled:{t:g}:{checkpoint['dir']}")
     ]
-    started = time.monotonic()
-    subprocess.run(
-        [
-            python,
-            str(ROOT / "bench" / "translation_eval.py"),
-            str(fp),
-            str(out),
-            *(["--quick"] if args.quick else []),
-            "--variant",
-            f"defaults=gptq:{checkpoint['dir']}",
-            *variants,
-        ],
-        check=True,
+    eval_s = evaluate(
+        python, fp, out, args.quick, ["--variant", f"defaults=gptq:{checkpoint['dir']}", *variants]
     )
-    eval_s = round(time.monotonic() - started, 1)
     scores = json.loads(out.read_text())
     rows = [
         [
