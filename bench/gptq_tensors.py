@@ -35,19 +35,25 @@ def dequantized(tensors: dict, prefix: str, bits: int) -> torch.Tensor:
     return centered.float() * tensors[prefix + ".scales"].float()[group_of].t()
 
 
-def scale_error(model: torch.nn.Module, gptq_dir: Path, t: float) -> int:
-    """Each of `model`'s linears that the checkpoint quantized becomes fp plus `t` times the checkpoint's
-    error on it (t = 1: the checkpoint's weights, t = 0: fp's), in place; returns how many. A yardstick
-    for how the figures move with the size of the same error, not a quantization."""
+def quantized_linears(model: torch.nn.Module, gptq_dir: Path) -> tuple[int, dict, dict]:
+    """The checkpoint's bit width, its tensors, and `model`'s linears that it quantized, by name."""
     from safetensors.torch import load_file
 
     bits = json.loads((gptq_dir / "quantize_config.json").read_text())["bits"]
     tensors = load_file(str(gptq_dir / "model.safetensors"))
-    linears = [(name, m) for name, m in model.named_modules() if name + ".qweight" in tensors]
+    linears = {name: m for name, m in model.named_modules() if name + ".qweight" in tensors}
     if not linears:
         raise SystemExit(f"{gptq_dir}: no GPTQ linears whose names match the fp model's")
+    return bits, tensors, linears
+
+
+def scale_error(model: torch.nn.Module, gptq_dir: Path, t: float) -> int:
+    """Each of `model`'s linears that the checkpoint quantized becomes fp plus `t` times the checkpoint's
+    error on it (t = 1: the checkpoint's weights, t = 0: fp's), in place; returns how many. A yardstick
+    for how the figures move with the size of the same error, not a quantization."""
+    bits, tensors, linears = quantized_linears(model, gptq_dir)
     with torch.no_grad():
-        for name, module in linears:
+        for name, module in linears.items():
             error = dequantized(tensors, name, bits) - module.weight.float()
             module.weight.add_((t * error).to(module.weight.dtype))
     return len(linears)

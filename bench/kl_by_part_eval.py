@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from gptq_tensors import dequantized
-from safetensors.torch import load_file
+from gptq_tensors import dequantized, quantized_linears
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from translation_eval import hsk, reference_ids, reference_logprobs, reference_summary, sentence_stats
 
@@ -51,11 +50,7 @@ def main() -> None:
     print("fp: log-probabilities on the reference translations", flush=True)
     fp_logprobs = list(reference_logprobs(model, items))
 
-    bits = json.loads((args.gptq_dir / "quantize_config.json").read_text())["bits"]
-    tensors = load_file(str(args.gptq_dir / "model.safetensors"))
-    linears = {name: module for name, module in model.named_modules() if name + ".qweight" in tensors}
-    if not linears:
-        raise SystemExit(f"{args.gptq_dir}: no GPTQ linears whose names match the fp model's")
+    bits, tensors, linears = quantized_linears(model, args.gptq_dir)
     original = {name: module.weight.detach().clone() for name, module in linears.items()}
     quantized = {name: dequantized(tensors, name, bits) for name in linears}
 

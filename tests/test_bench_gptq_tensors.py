@@ -61,12 +61,12 @@ figures = {}
 for t in (0.0, 0.5, 1.0):
     model = AutoModelForCausalLM.from_pretrained(fp_dir, dtype=torch.float32)
     count = scale_error(model, folder, t)
-    worst = 0.0
+    worst = moved = 0.0
     for name, module in model.named_modules():
         if name + ".qweight" in tensors:
             want = fp[name].weight + t * (dequantized(tensors, name, bits) - fp[name].weight)
             worst = max(worst, float((module.weight - want).abs().max()))
-            moved = float((module.weight - fp[name].weight).abs().max())
+            moved = max(moved, float((module.weight - fp[name].weight).abs().max()))
     figures[str(t)] = {"count": count, "worst": worst, "moved": moved}
 print(json.dumps(figures))
 """
