@@ -120,19 +120,22 @@ def doctor(session: nox.Session) -> None:
         session.error(f"missing: {', '.join(missing)}")
 
 
+BENCH = ROOT / "bench"
+# The benchmarks `nox -s bench` runs and BENCHMARKS.md keeps current (bench/*.py); `report` rewrites it.
 BENCHMARKS = (
     "overhead",
     "warm_start",
     "scaling",
+    "profile",
     "gemma",
+    "accuracy",
     "environment",
     "faults",
-    "profile",
-    "accuracy",
-    "kl_by_part",
-    "error_scale",
     "report",
 )
+# Experiments kept to reproduce a BENCHMARKS.md section (bench/experiments/README.md); the scale-tuning
+# and AutoRound experiments run as cells of the accuracy benchmark (`--cells`).
+EXPERIMENTS = ("kl_by_part", "error_scale")
 
 
 @nox.session(python=False, default=False)
@@ -143,7 +146,16 @@ def bench(session: nox.Session) -> None:
     name, *options = session.posargs
     # bench/ is the scripts' sys.path[0]: a file named like a stdlib module (profile) would shadow it.
     script = {"profile": "quantize_profile"}.get(name, name)
-    session.run(sys.executable, str(ROOT / "bench" / f"{script}.py"), *options, external=True)
+    session.run(sys.executable, str(BENCH / f"{script}.py"), *options, external=True)
+
+
+@nox.session(python=False, default=False)
+def experiment(session: nox.Session) -> None:
+    """Rerun a one-off experiment behind a BENCHMARKS.md section (bench/experiments/README.md)."""
+    if not session.posargs or session.posargs[0] not in EXPERIMENTS:
+        session.error(f"name an experiment: nox -s experiment -- {'|'.join(EXPERIMENTS)} [options]")
+    name, *options = session.posargs
+    session.run(sys.executable, str(BENCH / "experiments" / f"{name}.py"), *options, external=True)
 
 
 @nox.session(name="gptq-env", python=False, default=False)

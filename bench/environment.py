@@ -3,10 +3,12 @@
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
-from common import gptq_python, measure, report, table
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
+from common import gptq_python, measure, report, table  # noqa: E402
 
 
 def du(path: Path) -> float:

@@ -19,7 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CACHE, ROOT, gptq_python, make_model, report, table
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
+from common import CACHE, ROOT, gptq_python, make_model, report, table  # noqa: E402
 
 FAKES = ROOT / "tests" / "fakes"
 FAST = ["--calib-size", "32"]

@@ -12,8 +12,12 @@ FLORES/WMT-style sets are not available offline; with them, run the verify step 
 import argparse
 import json
 import subprocess
+import sys
+from pathlib import Path
 
-from common import CACHE, HELPERS, ROOT, bench_python, measure, report, table
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
+from common import CACHE, HELPERS, ROOT, TEST_HELPERS, bench_python, measure, report, table  # noqa: E402
+from gemma_model import gemma_folder, interval  # noqa: E402
 
 FAKE_PULSAR2 = str(ROOT / "tests" / "fakes" / "pulsar2")
 BF16_POST = (
@@ -27,17 +31,6 @@ def step(cmd: list[str], env: dict | None = None) -> dict:
         return {**measure(cmd, env=env), "ok": True}
     except SystemExit as exc:
         return {"ok": False, "error": str(exc).splitlines()[-1][:300], "wall_s": None}
-
-
-def gemma_folder(python: str):
-    fp = CACHE / "gemma-3-270m"
-    if not (fp / "config.json").exists():
-        subprocess.run([python, str(ROOT / "bench" / "gemma_convert.py"), str(fp)], check=True)
-    return fp
-
-
-def interval(pair: list[float], digits: int = 1) -> str:
-    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
 
 
 def results_table(scores: dict) -> str:
@@ -107,7 +100,7 @@ def main() -> None:
     tokenizer = subprocess.run(
         [
             python,
-            str(HELPERS / "tokenizer_roundtrip.py"),
+            str(TEST_HELPERS / "tokenizer_roundtrip.py"),
             str(fp),
             str(CACHE / "gemma-3-270m-ax650" / "tokenizer.txt"),
         ],
@@ -124,7 +117,7 @@ def main() -> None:
     subprocess.run(
         [
             python,
-            str(ROOT / "bench" / "translation_eval.py"),
+            str(HELPERS / "translation_eval.py"),
             str(fp),
             str(evaluation),
             *sizes,

@@ -7,9 +7,12 @@ this machine is shared and absolute times drift.
 
 import argparse
 import statistics
+import sys
 import tempfile
+from pathlib import Path
 
-from common import CACHE, ROOT, gptq_python, make_model, measure, report, table
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
+from common import CACHE, HELPERS, gptq_python, make_model, measure, report, table  # noqa: E402
 
 
 def main() -> None:
@@ -33,13 +36,13 @@ def main() -> None:
     )
     runs: dict[str, list[dict]] = {"direct": [], "nox": []}
     with tempfile.TemporaryDirectory() as tmp:
-        measure([python, str(ROOT / "bench" / "direct_quantize.py"), str(model), f"{tmp}/warm", "8"])
+        measure([python, str(HELPERS / "direct_quantize.py"), str(model), f"{tmp}/warm", "8"])
         for i in range(args.repeats):
             runs["direct"].append(
                 measure(
                     [
                         python,
-                        str(ROOT / "bench" / "direct_quantize.py"),
+                        str(HELPERS / "direct_quantize.py"),
                         str(model),
                         f"{tmp}/direct{i}",
                         str(args.calib_size),

@@ -1,8 +1,11 @@
 """Write BENCHMARKS.md from the latest results under bench/results/ (each benchmark writes its own)."""
 
 import json
+import sys
+from pathlib import Path
 
-from common import RESULTS, ROOT
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
+from common import RESULTS, ROOT  # noqa: E402
 
 SECTIONS = [
     (
@@ -56,11 +59,11 @@ SECTIONS = [
         "Chosen cells (`--cells`) on the same 400 sentences. 'damp 0.011' changes nothing that matters: "
         "its distance from the defaults is the noise of a single quantization. 'scales tuned by KL' is "
         "the defaults' checkpoint with only its group scales trained afterwards against fp "
-        "(`bench/tune_scales.py`), an experiment, not a pipeline option; 'scales and norms tuned "
+        "(`bench/experiments/tune_scales.py`), an experiment, not a pipeline option; 'scales and norms tuned "
         "in-domain' trains the norm gains too, on the 1024-row calibration, from that cell's checkpoint. "
         "'GAR off' is the baseline GPTAQ should be read against: GPTAQ quantizes in plain column order. "
-        "'AutoRound' is another quantizer (`bench/autoround_quantize.py`, an experiment) written into "
-        "the same GPTQ format.",
+        "'AutoRound' is another quantizer (`bench/experiments/autoround_quantize.py`, an experiment) "
+        "written into the same GPTQ format.",
     ),
     (
         "kl_by_part",
@@ -74,6 +77,12 @@ SECTIONS = [
         "The same error as the defaults' checkpoint, T times smaller (not a quantization, a yardstick): "
         "where chrF comes within the target, and at what KL, against the best quantization measured.",
     ),
+    (
+        "accuracy-summary",
+        "4f. What the accuracy sections mean for quantize's options",
+        "A reading of §4 to §4e for someone choosing `nox -s quantize` options, written from the tables "
+        "above (it has no run of its own).",
+    ),
     ("environment", "5. GPTQ environment creation", "Cold (empty uv cache) vs warm, and its size."),
     (
         "faults",
@@ -82,6 +91,24 @@ SECTIONS = [
         "one line for the user, nothing left behind that the next run does not reclaim.",
     ),
 ]
+
+
+EXPERIMENTS = ("kl_by_part", "error_scale")
+
+
+def command_for(name: str) -> str:
+    session = "experiment" if name in EXPERIMENTS else "bench"
+    return f"nox -s {session} -- {name}"
+
+
+def run_line(record: dict) -> str:
+    m = record["machine"]
+    return (
+        f"Run {record['date']} on {m['cores']} cores, {m['ram_gib']} GiB RAM, GPU: {m['gpu']}, "
+        f"CPU {m['cpu']} ({', '.join(m['cpu_flags'])}); packages: "
+        + ", ".join(f"{k} {v}" for k, v in record["packages"].items())
+        + "."
+    )
 
 
 def main() -> None:
@@ -96,19 +123,11 @@ def main() -> None:
         parts += [f"## {title}", "", target, ""]
         md, raw = RESULTS / f"{name}.md", RESULTS / f"{name}.json"
         if not md.exists():
-            parts += [f"Not run yet: `nox -s bench -- {name}`.", ""]
+            parts += [f"Not run yet: `{command_for(name)}`.", ""]
             continue
-        record = json.loads(raw.read_text())
-        m = record["machine"]
-        parts += [
-            md.read_text().strip(),
-            "",
-            f"Run {record['date']} on {m['cores']} cores, {m['ram_gib']} GiB RAM, GPU: {m['gpu']}, "
-            f"CPU {m['cpu']} ({', '.join(m['cpu_flags'])}); packages: "
-            + ", ".join(f"{k} {v}" for k, v in record["packages"].items())
-            + ".",
-            "",
-        ]
+        parts += [md.read_text().strip(), ""]
+        if raw.exists():  # a hand-written reading has no run of its own
+            parts += [run_line(json.loads(raw.read_text())), ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
     print((ROOT / "BENCHMARKS.md").read_text())
 

@@ -8,9 +8,11 @@ calibration set (rows of >= 256 tokens made by joining bundled sentences). A str
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from common import CACHE, gptq_python, make_model, measure, report, table
+sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
+from common import CACHE, gptq_python, make_model, measure, report, table  # noqa: E402
 
 WIDTH = [
     "--hidden",

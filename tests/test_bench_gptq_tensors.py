@@ -1,5 +1,5 @@
-"""The accuracy benchmarks read GPTQ checkpoints back by hand (bench/gptq_tensors.py): the weights they
-see must be the ones GPTQModel itself computes with."""
+"""The accuracy benchmarks read GPTQ checkpoints back by hand (bench/helpers/gptq_tensors.py): the
+weights they see must be the ones GPTQModel itself computes with."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ print(json.dumps({"compared": compared, "worst": worst}))
 
 
 def test_dequantized_weights_are_gptqmodels(gptq_python: str, quantized_hunyuan: Path) -> None:
-    done = run_cmd([gptq_python, "-c", COMPARE, str(quantized_hunyuan), str(ROOT / "bench")])
+    done = run_cmd([gptq_python, "-c", COMPARE, str(quantized_hunyuan), str(ROOT / "bench" / "helpers")])
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["compared"] > 0
@@ -75,7 +75,9 @@ print(json.dumps(figures))
 def test_scaled_error_runs_from_fp_to_the_checkpoint(
     gptq_python: str, tiny_hunyuan: Path, quantized_hunyuan: Path
 ) -> None:
-    done = run_cmd([gptq_python, "-c", SCALE, str(tiny_hunyuan), str(quantized_hunyuan), str(ROOT / "bench")])
+    done = run_cmd(
+        [gptq_python, "-c", SCALE, str(tiny_hunyuan), str(quantized_hunyuan), str(ROOT / "bench" / "helpers")]
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert all(f["count"] > 0 and f["worst"] < 1e-6 for f in figures.values()), figures

@@ -1,4 +1,4 @@
-"""The benchmarks' teacher-forced statistics (bench/translation_eval.py) run two models side by side;
+"""The benchmarks' teacher-forced statistics (bench/helpers/translation_eval.py) run two models side by side;
 scoring must leave gradients as they were, since scale tuning trains right after it."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ print(json.dumps({"grad": torch.is_grad_enabled(), "kl": sum(s[2] for s in stats
 
 
 def test_reference_stats_leaves_gradients_on(gptq_python: str, tiny_hunyuan: Path) -> None:
-    done = run_cmd([gptq_python, "-c", SCORE, str(tiny_hunyuan), str(ROOT / "bench")])
+    done = run_cmd([gptq_python, "-c", SCORE, str(tiny_hunyuan), str(ROOT / "bench" / "helpers")])
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["grad"] is True

@@ -5,15 +5,18 @@ checkpoint, T = 0 is fp): the same error, smaller. Not a quantization, and no fo
 yardstick for how chrF follows KL on the accuracy benchmark's 400 sentences, so the distance between
 the best quantization measured and the chrF target can be put in KL. Each T costs one evaluation
 (about 5 minutes on 2 idle cores, cached while the checkpoint is unchanged).
-Usage: nox -s bench -- error_scale [--scales T ...] [--quick]
+Usage: nox -s experiment -- error_scale [--scales T ...] [--quick]
 """
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
-from accuracy import SWEEP, evaluate, quantize
-from common import bench_python, report, table
-from gemma import gemma_folder, interval
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))  # the shared helpers
+from cells import SWEEP, evaluate, quantize  # noqa: E402
+from common import bench_python, report, table  # noqa: E402
+from gemma_model import gemma_folder, interval  # noqa: E402
 
 # The issue's chrF target: within 1.0 of fp, the interval's far end within 1.5.
 TARGET, TARGET_FAR = -1.0, -1.5
@@ -79,7 +82,7 @@ def main() -> None:
     )
     default_scales = p.get_default("scales")
     command = (
-        "nox -s bench -- error_scale"
+        "nox -s experiment -- error_scale"
         + (" --scales " + " ".join(f"{t:g}" for t in args.scales) if args.scales != default_scales else "")
         + (" --quick" if args.quick else "")
     )

@@ -12,9 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
-HELPERS = ROOT / "tests" / "helpers"
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+HELPERS = BENCH / "helpers"
+EXPERIMENTS = BENCH / "experiments"
+TEST_HELPERS = ROOT / "tests" / "helpers"
 CACHE = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "axera-llm-pipeline" / "bench"))
 FLAGS_OF_INTEREST = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "fma")
 
@@ -98,7 +101,7 @@ def self_peak_mib() -> float:
 def make_model(python: str, out: Path, *args: str) -> Path:
     if not (out / "config.json").exists():
         subprocess.run(
-            [python, str(HELPERS / "make_tiny_model.py"), str(out), *args],
+            [python, str(TEST_HELPERS / "make_tiny_model.py"), str(out), *args],
             check=True,
             stdout=subprocess.DEVNULL,
         )

@@ -14,13 +14,23 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from pathlib import Path
 
 import torch
-from gptq_tensors import dequantized, quantized_linears
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from translation_eval import hsk, reference_ids, reference_logprobs, reference_summary, sentence_stats
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench" / "helpers"))  # the shared helpers
+from gptq_tensors import dequantized, quantized_linears  # noqa: E402
+from translation_eval import (  # noqa: E402
+    hsk,
+    reference_ids,
+    reference_logprobs,
+    reference_summary,
+    sentence_stats,
+)
 
 LAYER = re.compile(r"\.layers\.(\d+)\.")
 

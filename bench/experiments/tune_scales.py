@@ -24,12 +24,14 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from gptq_tensors import centered_codes, write_derived
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench" / "helpers"))  # the shared helpers
+from gptq_tensors import centered_codes, write_derived  # noqa: E402
+
 from axera_pipeline.common.cli import UserError  # noqa: E402  (after the path)
 from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, read_jsonl  # noqa: E402
 from axera_pipeline.gptq.prompts import encode_row  # noqa: E402

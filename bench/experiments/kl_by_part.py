@@ -1,17 +1,20 @@
 """Where the defaults' quantization loss sits in gemma-3-270m: one part quantized at a time.
 
-Runs bench/kl_by_part_eval.py (bench env) on the accuracy benchmark's 'defaults' checkpoint, made if
-missing. About 1 minute per part on 2 idle cores, 26 parts: under half an hour once the fp model and
-the checkpoint exist. Usage: nox -s bench -- kl_by_part [--sentences N]
+Runs kl_by_part_eval.py (beside it, bench env) on the accuracy benchmark's 'defaults' checkpoint, made
+if missing. About 1 minute per part on 2 idle cores, 26 parts: under half an hour once the fp model and
+the checkpoint exist. Usage: nox -s experiment -- kl_by_part [--sentences N]
 """
 
 import argparse
 import json
 import subprocess
+import sys
+from pathlib import Path
 
-from accuracy import SWEEP, quantize
-from common import ROOT, bench_python, report, table
-from gemma import gemma_folder, interval
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))  # the shared helpers
+from cells import SWEEP, quantize  # noqa: E402
+from common import EXPERIMENTS, bench_python, report, table  # noqa: E402
+from gemma_model import gemma_folder, interval  # noqa: E402
 
 
 def main() -> None:
@@ -26,7 +29,7 @@ def main() -> None:
     subprocess.run(
         [
             python,
-            str(ROOT / "bench" / "kl_by_part_eval.py"),
+            str(EXPERIMENTS / "kl_by_part_eval.py"),
             str(fp),
             checkpoint["dir"],
             str(out),
@@ -72,7 +75,7 @@ def main() -> None:
             rows,
         )
     )
-    command = "nox -s bench -- kl_by_part" + (
+    command = "nox -s experiment -- kl_by_part" + (
         f" --sentences {args.sentences}" if args.sentences != 400 else ""
     )
     report("kl_by_part", command, md, {"scores": scores, "checkpoint": checkpoint}, python)

@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 
 from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, load_rows  # noqa: E402

@@ -1,0 +1,16 @@
+"""google/gemma-3-270m as a Hugging Face folder in the bench cache, and how the tables print intervals."""
+
+import subprocess
+
+from common import CACHE, HELPERS
+
+
+def gemma_folder(python: str):
+    fp = CACHE / "gemma-3-270m"
+    if not (fp / "config.json").exists():
+        subprocess.run([python, str(HELPERS / "gemma_convert.py"), str(fp)], check=True)
+    return fp
+
+
+def interval(pair: list[float], digits: int = 1) -> str:
+    return f"[{pair[0]:.{digits}f}, {pair[1]:.{digits}f}]"
