@@ -12,7 +12,8 @@ from axera_pipeline.toolchain import backends, profiles, pulsar2_args, pulsar2_l
 from axera_pipeline.toolchain.backends import docker, licence, local
 
 NOTES_LAST = [f"--last_kv_cache_len {n}" for n in range(128, 1025, 128)]
-# The original notes' commands (shared/seed/model_convert_README.md), with -c 0 as Axera now uses.
+# The original notes' commands (AXERA-TECH/HY-MT1.5-1.8B.axera model_convert/README.md), with -c 0
+# as Axera now uses.
 AX650_NOTES = " ".join(
     [
         "--hidden_state_type bf16 --prefill_len 128 --kv_cache_len 2047",
@@ -27,7 +28,7 @@ AX620E_NOTES = " ".join(
         "--chip AX620E -c 0 --parallel 32",
     ]
 )
-# The same builds on llm_build2 (shared/notes/pulsar2.md: the mapping of the notes' AX650 command).
+# The same builds on llm_build2 (docs/build.md: the mapping of the notes' AX650 command).
 AX650_V2 = (
     "--hidden_state_type bf16 --prefill_len 1024 --prefill_step_size 128 --max_context 2048 "
     "--chip AX650 -c 0 --parallel 8"

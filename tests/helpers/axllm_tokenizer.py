@@ -1,4 +1,4 @@
-"""tokenizer.txt read back as axllm's reader reads it (shared/notes/axllm.md), written for the tests.
+"""tokenizer.txt read back as axllm's reader reads it (docs/package.md), written for the tests.
 
 Independent of the package's converter: line 1 `430 <type>`, line 2 the three counts, line 3 the ids
 (missing ones become 0), then the body by type; lines split on \\n only, a truncated body reads as

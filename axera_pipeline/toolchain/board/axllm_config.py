@@ -1,4 +1,4 @@
-"""axllm's config.json and post_config.json for a package, in axllm's own schema (shared/notes/axllm.md)."""
+"""axllm's config.json and post_config.json for a package, in axllm's own schema (docs/package.md)."""
 
 from __future__ import annotations
 

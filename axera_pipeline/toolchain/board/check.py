@@ -1,6 +1,6 @@
 """Check a model folder as axllm and Axera's Python demo would read it: one line per problem.
 
-The rules are theirs (shared/notes/axllm.md, from ax-llm's src/main.cpp and tokenizer.axera's reader,
+The rules are theirs (docs/package.md, from ax-llm's src/main.cpp and tokenizer.axera's reader,
 HY-MT1.5-1.8B.axera python/): works on our packages and on Axera's own releases alike.
 """
 

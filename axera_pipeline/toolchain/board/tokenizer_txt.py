@@ -1,7 +1,7 @@
 """Write axllm's tokenizer.txt from a Hugging Face tokenizer folder, with no Hugging Face library.
 
-The format (shared/notes/axllm.md, tokenizer.axera's reader): line 1 `430 <type>`; line 2
-`<n_special> <n_stop> <n_prefix>`; line 3 those ids; then the body of the type:
+The format (docs/package.md; tokenizer.axera's tests/convert_tokenizer.py and its reader): line 1
+`430 <type>`; line 2 `<n_special> <n_stop> <n_prefix>`; line 3 those ids; then the body of the type:
 - 3, Hugging Face byte-level BPE: `<vocab_len> <merge_len>`, the raw token strings in id order, the merges;
 - 1, tiktoken-style: `<N>`, then each token's bytes in base64, the line index being the id;
 - 0, SentencePiece: `<N>`, then `<base64 piece> <score> <piece type>` per id (`▁` written as a space).
