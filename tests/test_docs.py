@@ -50,8 +50,8 @@ def test_every_relative_link_resolves(doc: Path) -> None:
         path, _, anchor = target.partition("#")
         resolved = (doc.parent / path).resolve() if path else doc
         if not resolved.exists():
-            broken.append(f"{target}: no {resolved.relative_to(ROOT) if ROOT in resolved.parents else resolved}")
-        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved.read_text(encoding="utf-8")):
+            broken.append(f"{target}: no such file")
+        elif anchor and resolved.suffix == ".md" and anchor not in anchors(resolved.read_text("utf-8")):
             broken.append(f"{target}: no heading #{anchor} in {resolved.name}")
     assert not broken, broken
 
@@ -115,7 +115,6 @@ def test_option_tables_match_help(gptq_python: str, script: str, page: str) -> N
 
 
 def test_nothing_points_at_the_developers_shared_folder() -> None:
-    tracked = subprocess.run(
-        ["git", "grep", "-l", "-E", "shared/(notes|seed)", "--", "."], cwd=ROOT, capture_output=True, text=True
-    )
+    pattern = "shared/(notes|seed)"
+    tracked = subprocess.run(["git", "grep", "-l", "-E", pattern], cwd=ROOT, capture_output=True, text=True)
     assert tracked.stdout.strip() == "", tracked.stdout
