@@ -19,12 +19,15 @@ AX620E := $(BUILD_DIR)/$(NAME)/ax620e$(SUFFIX)
 # A local model's files: when they change, `make all` quantizes again.
 MODEL_FILES := $(wildcard $(MODEL)/*.json $(MODEL)/*.safetensors $(MODEL)/*.bin $(MODEL)/*.model)
 
-.PHONY: help all quantize verify build-ax650 build-ax620e toolchain check-package doctor test lint lock
+.PHONY: help all preflight quantize verify build-ax650 build-ax620e toolchain check-package doctor test lint lock
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 all: $(AX650)/manifest.json $(AX620E)/manifest.json  ## quantize, verify, build both chips (no-op when done)
+
+preflight:  ## will MODEL build and fit on the board? (seconds; ARGS="--board llm-8850")
+	$(NOX) -s preflight -- --model $(MODEL) --bits $(BITS) $(ARGS)
 
 quantize:  ## MODEL -> $(BUILD_DIR)/<name>/gptq-int$(BITS)
 	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS) $(ARGS)
@@ -56,13 +59,18 @@ lint:  ## ruff check, format check and import boundaries (import-linter)
 lock:  ## recompile the pinned locks in envs/
 	$(NOX) -s lock
 
-# When a chip build is the goal, a missing toolchain stops the run in seconds, before quantizing
-# and verifying (which take an hour on a CPU). Target-specific: `make quantize`/`make verify` need none.
-all build-ax650 build-ax620e: TOOLCHAIN_FIRST = $(NOX) -s toolchain -- --before "$(1)"
+# When a chip build is the goal, a model pulsar2 refuses or a missing toolchain stops the run in
+# seconds, before quantizing and verifying (which take an hour on a CPU). Target-specific: `make
+# quantize`/`make verify` need neither; each goal judges the chips it builds.
+all: CHIPS = --chip ax650 --chip ax620e
+build-ax650: CHIPS = --chip ax650
+build-ax620e: CHIPS = --chip ax620e
+all build-ax650 build-ax620e: CHECKS_FIRST = $(NOX) -s preflight -- --model $(MODEL) --bits $(BITS) \
+	$(CHIPS) --before "$(1)" && $(NOX) -s toolchain -- --before "$(1)"
 
 # File targets: Make re-runs a step only when its input is newer than its manifest.
 $(QUANT)/manifest.json: $(MODEL_FILES)
-	$(call TOOLCHAIN_FIRST,quantizing)
+	$(call CHECKS_FIRST,quantizing)
 	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS)
 	@touch $@
 
@@ -70,7 +78,7 @@ $(QUANT)/manifest.json: $(MODEL_FILES)
 # on the numerics of the chips it builds (one pass per distinct setting; ax650 and ax620e share one).
 EMULATE_CHIPS := --emulate ax650 --emulate ax620e
 $(VERIFIED)/PASSED: $(QUANT)/manifest.json
-	$(call TOOLCHAIN_FIRST,verifying)
+	$(call CHECKS_FIRST,verifying)
 	$(NOX) -s verify -- --reference $(MODEL) --quantized $(QUANT) $(EMULATE_CHIPS) $(VERIFY_ARGS)
 	@touch $@
 

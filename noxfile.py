@@ -102,9 +102,22 @@ def check_package(session: nox.Session) -> None:
     session.run("python", str(ROOT / "scripts" / "check_package.py"), *session.posargs)
 
 
-@nox.session(python=False, default=False)
+def existing_gptq_env() -> dict[str, str]:
+    """GPTQ_ENV_PYTHON for checks that use the GPTQ environment where it exists, never building it."""
+    python = gptq_env.existing()
+    return {"GPTQ_ENV_PYTHON": str(python) if python else ""}
+
+
+@nox.session(default=False)
+def preflight(session: nox.Session) -> None:
+    """Will this model build and fit on the board? `nox -s preflight -- --model ID_OR_DIR [--board NAME]`."""
+    install_lock(session, "host")
+    session.run("python", str(ROOT / "scripts" / "preflight.py"), *session.posargs, env=existing_gptq_env())
+
+
+@nox.session(default=False)
 def doctor(session: nox.Session) -> None:
-    """Report what is present and missing (Python, uv, GPTQ env, GPU, pulsar2, RAM, disk)."""
+    """Report what is present and missing (Python, uv, GPTQ env, GPU, pulsar2, RAM, disk), then preflight."""
     parser = argparse.ArgumentParser(prog="nox -s doctor --")
     parser.add_argument("--model", default="tencent/HY-MT1.5-1.8B", help="model to size RAM/disk for")
     parser.add_argument("--parallel", type=int, default=8, help="pulsar2 --parallel planned")
@@ -115,6 +128,9 @@ def doctor(session: nox.Session) -> None:
     checks = doctor_checks.report(opts.model, opts.parallel)
     for check in checks:
         print(check.line())
+    install_lock(session, "host")
+    preflight = [str(ROOT / "scripts" / "preflight.py"), "--model", opts.model, "--parallel"]
+    session.run("python", *preflight, str(opts.parallel), env=existing_gptq_env())
     missing = [c.what for c in checks if c.status == "missing"]
     if missing:
         session.error(f"missing: {', '.join(missing)}")
@@ -131,6 +147,7 @@ BENCHMARKS = (
     "accuracy",
     "environment",
     "faults",
+    "preflight",
     "report",
 )
 # Experiments kept to reproduce a BENCHMARKS.md section (bench/experiments/README.md); the scale-tuning

@@ -90,6 +90,11 @@ SECTIONS = [
         "Every fault tried and what happened to the output. Target: earlier output intact every time, "
         "one line for the user, nothing left behind that the next run does not reclaim.",
     ),
+    (
+        "preflight",
+        "7. Preflight: seconds per model, and the board-memory estimate against Axera's published files",
+        "Target: each fixture's verdicts in under 5 s; the estimate's error against real layer files stated.",
+    ),
 ]
 
 

@@ -301,19 +301,22 @@ def test_unsupported_model_type(quantized_hunyuan, local_pulsar2, tmp_path):
     config = read_json(odd / "config.json")
     config["model_type"] = "brand_new_arch"
     (odd / "config.json").write_text(json.dumps(config))
+    # Unknown to the evidence: a warning, and pulsar2 decides (with its own message, ax-llm #32's).
     done = build("--input", str(odd), "--output", str(tmp_path / "o"), env=local_pulsar2)
-    assert "no axllm tokenizer_type is known for model_type 'brand_new_arch'" in one_error(done)
-    assert "pass --axllm-tokenizer-type NAME" in one_error(done) and "prepare llm model" not in done.stdout
-    done = build(
-        "--input",
-        str(odd),
-        "--output",
-        str(tmp_path / "o"),
-        "--axllm-tokenizer-type",
-        "HunYuan",
-        env=local_pulsar2,
+    assert "no evidence that pulsar2 builds it" in done.stdout + done.stderr
+    assert (
+        "CodeException: (<LLMErrorCode.LLM_PREPARE: 0>, AssertionError('model_type error brand_new_arch'))"
+        in (one_error(done))
     )
-    assert "NotImplementedError: unsupported model_type: brand_new_arch" in one_error(done)
+    # Known to be refused: one line before pulsar2 starts.
+    config["model_type"] = "llava"
+    (odd / "config.json").write_text(json.dumps(config))
+    done = build("--input", str(odd), "--output", str(tmp_path / "o"), env=local_pulsar2)
+    assert (
+        "llava: pulsar2 refuses it (AssertionError: model_type error llava; AXERA-TECH/ax-llm issue #12)"
+        in (one_error(done))
+    )
+    assert "prepare llm model" not in done.stdout
 
 
 def test_embedding_shape_mismatch_fails_packaging(quantized_hunyuan, local_pulsar2, tmp_path):

@@ -91,6 +91,7 @@ OPTION_TABLES = {
     "quantize.py": "quantize.md",
     "verify.py": "verify.md",
     "build.py": "build.md",
+    "preflight.py": "preflight.md",
 }
 
 

@@ -100,13 +100,14 @@ def test_source_requirement_checkout(tmp_path):
 
 
 def test_quantize_time_comes_from_measured_costs(tmp_path):
-    from axera_pipeline.host import estimate
+    from axera_pipeline.common import model_shape
+    from axera_pipeline.common import quantize_time as estimate
 
     profile = tmp_path / "profile.json"
     assert "not measured on this machine yet" in estimate.cpu_minutes(
         "tencent/HY-MT1.5-1.8B", profile, profile
     )
-    hymt_layer = estimate.layer_weights(estimate.KNOWN_CONFIGS["tencent/HY-MT1.5-1.8B"])
+    hymt_layer = model_shape.layer_weights(estimate.KNOWN_CONFIGS["tencent/HY-MT1.5-1.8B"])
     assert hymt_layer == 2 * 2048 * 2048 + 2 * 2048 * 512 + 3 * 2048 * 6144
     phase = {"forward": 20.0, "hessian": 20.0, "solve": 15.0, "pack": 1.0, "offload": 4.0, "other": 10.0}
     measured = {
@@ -125,6 +126,14 @@ def test_quantize_time_comes_from_measured_costs(tmp_path):
         "tencent/HY-MT1.5-1.8B", profile, tmp_path / "no"
     )
     assert "unknown for this model" in estimate.cpu_minutes("someone/else", profile, gemma)
+    # This machine's rates scale the profile machine's: forward passes by bf16, the rest by fp32.
+    measured["matmul_gflops"] = {"fp32": 200.0, "bf16": 800.0}
+    profile.write_text(json.dumps({"figures": {"results": {"defaults": measured}}}))
+    # Forward as measured, everything else twice as slow: 20 s + 32 x (10 + 20 + 40) s = 37.7 min.
+    slower_fp32 = estimate.cpu_minutes(
+        "tencent/HY-MT1.5-1.8B", profile, gemma, {"fp32": 100.0, "bf16": 800.0}
+    )
+    assert slower_fp32.startswith("~38 min for 32 layers") and "fp32 100 and bf16 800" in slower_fp32
 
 
 def crashing_once(tmp_path) -> list[str]:

@@ -234,3 +234,32 @@ def test_a_package_that_would_not_load_is_a_failed_build(quantized_hunyuan, tmp_
     errors = [ln for ln in (done.stdout + done.stderr).splitlines() if "build: error:" in ln]
     assert len(errors) == 1 and "the package would not load on the board: the folder path" in errors[0]
     assert not (parent / "ax650").exists() and not [p for p in parent.iterdir() if p.name.startswith(".")]
+
+
+def test_the_package_readme_states_template_memory_and_boards(built_ax650):
+    readme = (built_ax650 / "README.md").read_text(encoding="utf-8")
+    assert "## Chat template on the board" in readme and "`HunYuan`" in readme and "WARNING" not in readme
+    assert "## Memory on the board (estimated)" in readme and "| llm-8850 | fits |" in readme
+    summary = read_json(built_ax650 / "manifest.json")["result"]["package"]
+    assert summary["chat_template"] == {"model_format": "hunyuan", "exact": True, "warning": ""}
+    assert summary["memory_estimate_mib"]["cmm"] >= summary["memory_estimate_mib"]["axmodel_files"]
+    # HunYuan's template writes the BOS itself: tokenizer.txt must not prepend a second one.
+    assert summary["prefix_ids"] == [] and (built_ax650 / "tokenizer.txt").read_text().split("\n")[
+        1
+    ].endswith(" 0")
+
+
+def test_a_template_axllm_does_not_render_is_loud_everywhere(quantized_hunyuan, tmp_path):
+    out = tmp_path / "ax650"
+    env = {"PULSAR2_BIN": str(FAKES / "pulsar2")}
+    args = ["--input", str(quantized_hunyuan), "--output", str(out), "--axllm-tokenizer-type", "Qwen3"]
+    done = run_cmd(["nox", "-s", "build-ax650", "--", *args], env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert "[build] WARNING: the model is prompted in HunYuan's markers" in said
+    assert "--axllm-tokenizer-type" in said
+    assert "**WARNING:** the model is prompted in HunYuan's markers" in (out / "README.md").read_text()
+    checked = check_package(out)
+    assert checked.returncode == 0, checked.stdout
+    warning = next(ln for ln in checked.stdout.splitlines() if ln.startswith("WARNING"))
+    assert "as Qwen3" in warning and "a format it was not trained on" in warning

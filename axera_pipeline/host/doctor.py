@@ -9,7 +9,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from axera_pipeline.host import estimate, gptq_env
+from axera_pipeline.common import matmul_rate, quantize_time, resources
+from axera_pipeline.host import gptq_env
 from axera_pipeline.host.interpreter import InterpreterNotFound, find_python
 from axera_pipeline.toolchain import report as toolchain_report
 
@@ -66,13 +67,19 @@ def check_gptq_env(environ) -> Check:
     )
 
 
-def check_gpu(model: str) -> Check:
+def check_gpu(model: str, environ) -> Check:
     smi = shutil.which("nvidia-smi")
     if smi:
         code, out = _run([smi, "--query-gpu=name,memory.total", "--format=csv,noheader"])
         if code == 0 and out:
             return Check("ok", "GPU", f"{out.splitlines()[0]} (quantize time on a GPU: not measured yet)")
-    return Check("warn", "GPU", f"none found: quantizing runs on the CPU, {estimate.cpu_minutes(model)}")
+    python = gptq_env.existing(environ)
+    rates = matmul_rate.rates(str(python) if python else None)
+    return Check(
+        "warn",
+        "GPU",
+        f"none found: quantizing runs on the CPU, {quantize_time.cpu_minutes(model, rates=rates)}",
+    )
 
 
 def check_toolchain(environ) -> list[Check]:
@@ -87,22 +94,14 @@ def model_bytes(model: str) -> float | None:
     return KNOWN_SIZES.get(model)
 
 
-def _mem_available() -> float:
-    for line in Path("/proc/meminfo").read_text().splitlines():
-        if line.startswith("MemAvailable:"):
-            return int(line.split()[1]) * 1024
-    return 0.0
-
-
 def check_resources(model: str, parallel: int) -> list[Check]:
     size = model_bytes(model)
     if size is None:
         return [Check("warn", "RAM and disk", f"size of {model} unknown; pass a local folder to estimate")]
     # Quantizing: measured 3.2 GB peak for a 3.6 GB (bf16) model with GPTQModel's disk offload.
     quant_ram = 1 * GIB + 0.6 * size
-    # pulsar2: Axera reports over 32 GB for 1-3B models at high --parallel; scale with both.
-    build_ram = 4 * GIB + size * (1 + parallel / 4)
-    ram = _mem_available()
+    build_ram = resources.pulsar2_ram(size, parallel)
+    ram = resources.meminfo("MemAvailable")
     status = "ok" if ram >= build_ram else ("warn" if ram >= quant_ram else "missing")
     checks = [
         Check(
@@ -129,7 +128,7 @@ def report(model: str, parallel: int, environ=os.environ) -> list[Check]:
         check_python(environ),
         check_uv(),
         check_gptq_env(environ),
-        check_gpu(model),
+        check_gpu(model, environ),
         *check_toolchain(environ),
         *check_resources(model, parallel),
     ]

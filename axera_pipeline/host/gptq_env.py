@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from axera_pipeline.common.paths import ENVS, REPO
-from axera_pipeline.host.interpreter import find_python
+from axera_pipeline.host.interpreter import InterpreterNotFound, find_python
 
 DEFAULT_STACK = "torch2.9"
 STAMP = ".pipeline-stamp"
@@ -199,3 +199,13 @@ def ensure(log: Callable[[str], None] = print, environ: os._Environ | dict = os.
             log(f"building the GPTQ environment {stack.venv} (stack {stack.name}, Python {version})")
             build(stack, interpreter, stamp, log)
     return stack.python
+
+
+def existing(environ: os._Environ | dict = os.environ) -> Path | None:
+    """The GPTQ environment's python when it is built and current; None otherwise (never builds it)."""
+    try:
+        stack = selected_stack(environ)
+        interpreter, version = find_python(environ.get("GPTQ_PYTHON"), allow_install=False)
+    except (EnvError, InterpreterNotFound):
+        return None
+    return stack.python if is_current(stack, stamp_of(stack, interpreter, version)) else None

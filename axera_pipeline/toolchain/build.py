@@ -18,17 +18,17 @@ from argparse import BooleanOptionalAction, Namespace
 from dataclasses import dataclass
 from pathlib import Path
 
-from axera_pipeline.common import atomic, board_layout, checkpoint, faults, manifest
+from axera_pipeline.common import atomic, board_layout, chat_format, checkpoint, faults, manifest
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.paths import SCRIPTS
-from axera_pipeline.toolchain import backends, profiles, pulsar2_args, pulsar2_log
+from axera_pipeline.toolchain import backends, model_types, profiles, pulsar2_args, pulsar2_log
 from axera_pipeline.toolchain.backends import docker
 from axera_pipeline.toolchain.board import check as board_check
 from axera_pipeline.toolchain.board import write as board_write
 from axera_pipeline.toolchain.pulsar2_run import stream
 
 PROG = "build"
-PACKAGE_FORMAT = 2
+PACKAGE_FORMAT = 3  # 3: tokenizer_type from the chat template, no prefix BOS after a template's own
 DEFAULT_INPUT = Path("HY-MT1.5-1.8B") / "gptq-int4"
 
 
@@ -74,7 +74,7 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     p.add_argument("--model-name", help="axllm's model_name (default: the model's name, lower case)")
     p.add_argument(
         "--axllm-tokenizer-type",
-        help="axllm's tokenizer_type (default: from data/axllm/tokenizer_types.json)",
+        help="axllm's tokenizer_type (default: from the model's own chat template)",
     )
     p.add_argument("--force", action="store_true", help="rebuild even if the output is up to date")
     p.add_argument(
@@ -126,6 +126,8 @@ def write_embeddings(ckpt: checkpoint.Checkpoint, stage: Path, python_demo: bool
 def check_package(stage: Path, python_demo: bool) -> None:
     """The same check as `nox -s check-package`: a package that would not load is a failed build."""
     report = board_check.check(stage, python_demo=python_demo)
+    for warning in report.warnings:
+        say(f"WARNING: {warning}")
     for note in report.notes:
         say(f"note: {note}")
     if not report.ok:
@@ -172,12 +174,21 @@ def plan(args: Namespace) -> Plan:
     chain = backends.resolve()
     command = backends.choose(chain.commands, os.environ.get("PULSAR2_COMMAND", ""))
     pulsar2_args.render(command, p, "IN", "OUT")  # its limits, in its words, before anything starts
+    known = model_types.verdict(
+        chat_format.model_types(ckpt.config), ckpt.config, chain.version, p.model_type or ""
+    )
+    if known.status == "fail":
+        raise UserError(known.detail)
+    if known.status == "warn":
+        say(f"warning: {known.detail}")
     options = board_write.PackageOptions(
         python_demo=not args.no_python_demo,
         model_name=args.model_name or "",
         tokenizer_type=args.axllm_tokenizer_type or "",
     )
     board = board_write.prepare(ckpt, options)  # tokenizer and axllm names: fail now, not after pulsar2
+    if board.template.warning():
+        say(f"WARNING: {board.template.warning()}")
     inputs = {
         "checkpoint": manifest.hash_files(ckpt.files, ckpt.path),
         "profile": p.as_dict(),

@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     report = check(args.folder, python_demo=False if args.axllm_only else None)
     for problem in report.problems:
         print(f"problem  {problem}", flush=True)
+    for warning in report.warnings:
+        print(f"WARNING  {warning}", flush=True)
     for note in report.notes:
         print(f"note     {note}", flush=True)
     if not report.ok:

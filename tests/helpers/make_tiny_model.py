@@ -10,16 +10,38 @@ import argparse
 import json
 from pathlib import Path
 
-CHAT_TEMPLATE = (
+# HY-MT's own markers and layout (what axllm's HunYuan template renders), and plain ChatML for the llama
+# model (what axllm's SmolLM2 template renders): the board and verify then prompt alike.
+HUNYUAN_TEMPLATE = (
     "{{ bos_token }}"
     "{% for m in messages %}"
-    "{% if m['role'] == 'user' %}<|hy_User|>{{ m['content'] }}"
-    "{% elif m['role'] == 'assistant' %}<|hy_Assistant|>{{ m['content'] }}{{ eos_token }}"
-    "{% else %}{{ m['content'] }}{% endif %}"
+    "{% if m['role'] == 'system' %}{{ m['content'] }}<｜hy_place▁holder▁no▁3｜>"
+    "{% elif m['role'] == 'user' %}<｜hy_User｜>{{ m['content'] }}"
+    "{% elif m['role'] == 'assistant' %}<｜hy_Assistant｜>{{ m['content'] }}{{ eos_token }}{% endif %}"
     "{% endfor %}"
-    "{% if add_generation_prompt %}<|hy_Assistant|>{% endif %}"
+    "{% if add_generation_prompt %}<｜hy_Assistant｜>{% else %}<｜hy_place▁holder▁no▁8｜>{% endif %}"
 )
-SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "<|hy_User|>", "<|hy_Assistant|>"]
+CHATML_TEMPLATE = (
+    "{% for m in messages %}"
+    "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+# pad, bos, eos, unk first (ids 0-3, as the configs say), then the template's markers.
+SPECIALS = {
+    "hunyuan_v1_dense": [
+        "<pad>",
+        "<｜hy_begin▁of▁sentence｜>",
+        "<｜hy_place▁holder▁no▁2｜>",
+        "<unk>",
+        "<｜hy_User｜>",
+        "<｜hy_Assistant｜>",
+        "<｜hy_place▁holder▁no▁3｜>",
+        "<｜hy_place▁holder▁no▁8｜>",
+    ],
+    "llama": ["<pad>", "<s>", "<|im_end|>", "<unk>", "<|im_start|>"],
+}
+TEMPLATES = {"hunyuan_v1_dense": HUNYUAN_TEMPLATE, "llama": CHATML_TEMPLATE}
 
 
 def corpus(repo: Path) -> list[str]:
@@ -35,7 +57,7 @@ def corpus(repo: Path) -> list[str]:
     return lines
 
 
-def build_tokenizer(lines: list[str], vocab_size: int):
+def build_tokenizer(lines: list[str], vocab_size: int, model_type: str):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -44,20 +66,21 @@ def build_tokenizer(lines: list[str], vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIALS,
+        special_tokens=SPECIALS[model_type],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(lines, trainer)
+    pad, bos, eos, unk, *markers = SPECIALS[model_type]
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        pad_token="<pad>",
-        bos_token="<s>",
-        eos_token="</s>",
-        unk_token="<unk>",
-        additional_special_tokens=["<|hy_User|>", "<|hy_Assistant|>"],
+        pad_token=pad,
+        bos_token=bos,
+        eos_token=eos,
+        unk_token=unk,
+        additional_special_tokens=markers,
     )
-    fast.chat_template = CHAT_TEMPLATE
+    fast.chat_template = TEMPLATES[model_type]
     return fast
 
 
@@ -117,7 +140,7 @@ def main() -> None:
     args = parser.parse_args()
 
     repo = Path(__file__).resolve().parents[2]
-    tokenizer = build_tokenizer(corpus(repo), args.vocab)
+    tokenizer = build_tokenizer(corpus(repo), args.vocab, args.model_type)
     model = build_model(
         args.model_type,
         args.model_vocab or len(tokenizer),

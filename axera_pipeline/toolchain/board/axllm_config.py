@@ -2,38 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from axera_pipeline.common import board_layout as layout
-from axera_pipeline.common.cli import UserError
-from axera_pipeline.common.paths import DATA
-
-TOKENIZER_TYPES = DATA / "axllm" / "tokenizer_types.json"
-
-
-def tokenizer_types() -> dict[str, Any]:
-    return json.loads(TOKENIZER_TYPES.read_text(encoding="utf-8"))
-
-
-def registered_tokenizer_types() -> list[str]:
-    return list(tokenizer_types()["_registered"])
-
-
-def tokenizer_type(model_type: str, override: str = "") -> str:
-    """axllm's tokenizer_type for a model_type; an unknown one is an error naming the way out."""
-    if override:
-        return override
-    known = {k: v for k, v in tokenizer_types().items() if not k.startswith("_")}
-    if model_type in known:
-        return known[model_type]
-    raise UserError(
-        f"no axllm tokenizer_type is known for model_type {model_type!r} "
-        f"(known: {', '.join(sorted(known))}); "
-        f"pass --axllm-tokenizer-type NAME, one of the names axllm registers such as "
-        f"{', '.join(registered_tokenizer_types()[:6])}"
-    )
 
 
 def model_name(source: str, override: str = "") -> str:

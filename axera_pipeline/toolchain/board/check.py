@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from axera_pipeline.common import board_layout as layout
-from axera_pipeline.toolchain.board import axllm_config
+from axera_pipeline.common import chat_format
 
 REQUIRED = {
     "template_filename_axmodel": str,
@@ -47,7 +47,10 @@ INT32_MAX = 2**31 - 1
 
 @dataclass
 class Report:
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # it would not load
+    warnings: list[str] = field(
+        default_factory=list
+    )  # it loads, but the board will not compute what verify did
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -316,13 +319,12 @@ def check_python_demo(folder: Path, config: dict | None, report: Report, require
 
 
 def check_hf_folder(folder: Path, report: Report) -> None:
-    candidates = [p for p in sorted(folder.iterdir()) if p.is_dir() and (p / "config.json").is_file()]
-    if not candidates:
+    hf = hf_subfolder(folder)
+    if hf is None:
         report.problems.append(
             "no Hugging Face subfolder (config.json + tokenizer) for the demo's --hf_model"
         )
         return
-    hf = next((p for p in candidates if p.name == layout.HF_DIR), candidates[0])
     config = read_json(hf / "config.json", report)
     if config is not None and not config.get("model_type"):
         report.problems.append(f"{hf.name}/config.json has no model_type (AutoConfig needs it)")
@@ -338,6 +340,23 @@ def check_hf_folder(folder: Path, report: Report) -> None:
             )
 
 
+def hf_subfolder(folder: Path) -> Path | None:
+    """The Hugging Face config/tokenizer subfolder (ours is hf_tokenizer/, Axera's *_tokenizer/)."""
+    candidates = [p for p in sorted(folder.iterdir()) if p.is_dir() and (p / "config.json").is_file()]
+    return next((p for p in candidates if p.name == layout.HF_DIR), candidates[0] if candidates else None)
+
+
+def check_template(folder: Path, tokenizer_type: str, report: Report) -> None:
+    """The prompt format axllm will use against the model's own chat template, where the folder has one."""
+    hf = hf_subfolder(folder)
+    if hf is None:
+        return
+    config = read_json(hf / "config.json", Report()) or {}
+    own = chat_format.choose(chat_format.model_template(hf), chat_format.model_types(config), tokenizer_type)
+    if not own.exact:
+        report.warnings.append(own.warning())
+
+
 def check(folder: Path, *, python_demo: bool | None = None) -> Report:
     """Everything axllm and the demo read. python_demo: True requires it, None checks it when present."""
     report = Report()
@@ -351,11 +370,12 @@ def check(folder: Path, *, python_demo: bool | None = None) -> Report:
         url = config["url_tokenizer_model"]
         if check_path("url_tokenizer_model", url, report):
             check_tokenizer_txt(folder / url, config["tokens_embed_num"], report)
-        if config["tokenizer_type"] not in axllm_config.registered_tokenizer_types():
+        if config["tokenizer_type"] not in chat_format.registered():
             report.notes.append(
                 f"tokenizer_type {config['tokenizer_type']!r} is not among the names known to be registered "
-                f"in axllm ({', '.join(axllm_config.registered_tokenizer_types())})"
+                f"in axllm ({', '.join(chat_format.registered())})"
             )
+        check_template(folder, config["tokenizer_type"], report)
         check_post_config(folder, config, report)
     if python_demo is not False:
         check_python_demo(folder, config, report, python_demo)

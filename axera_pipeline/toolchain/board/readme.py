@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from axera_pipeline.common import board_layout as layout
+from axera_pipeline.common.chat_format import Choice
+from axera_pipeline.toolchain.board_memory import MIB, Fit, Need
 
 
 def text(
@@ -17,6 +19,9 @@ def text(
     pulsar2: str,
     command: str,
     python_demo: bool,
+    template: Choice,
+    need: Need,
+    fits: list[Fit],
 ) -> str:
     lines = [
         f"# {model} for {chip}",
@@ -60,5 +65,32 @@ def text(
         lines += [
             f"Built with `--no-python-demo`: `{layout.EMBED_NPY}` is left out, so only axllm can run it.",
         ]
+    lines += ["", *template_section(template), "", *memory_section(need, fits)]
     lines += ["", f"`{layout.MANIFEST}` records every file's sha256 and how it was built.", ""]
     return "\n".join(lines)
+
+
+def template_section(template: Choice) -> list[str]:
+    lines = ["## Chat template on the board", ""]
+    if template.exact:
+        return [
+            *lines,
+            f"axllm prompts the model as `{template.name}` (`tokenizer_type` in `{layout.CONFIG}`), the "
+            f"model's own format: {template.describe} ({template.reason}).",
+        ]
+    return [*lines, f"**WARNING:** {template.warning()}."]
+
+
+def memory_section(need: Need, fits: list[Fit]) -> list[str]:
+    lines = [
+        "## Memory on the board (estimated)",
+        "",
+        f"The NPU's memory pool (CMM): about {need.cmm / MIB:.0f} MiB: the layers "
+        f"{need.layer_files / MIB:.0f}, the post model {need.post_file / MIB:.0f}, the KV cache "
+        f"{need.kv_cache / MIB:.0f} and axllm's buffers {need.runtime / MIB:.0f}. Ordinary RAM: the "
+        f"embedding table, {need.embedding / MIB:.0f} MiB.",
+        "",
+        "| board | verdict | detail |",
+        "|---|---|---|",
+    ]
+    return lines + [f"| {f.board} | {f.verdict} | {f.detail} |" for f in fits]

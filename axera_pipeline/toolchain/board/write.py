@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from axera_pipeline.common import atomic
+from axera_pipeline.common import atomic, chat_format, chat_templates
 from axera_pipeline.common import board_layout as layout
 from axera_pipeline.common.checkpoint import Checkpoint
+from axera_pipeline.toolchain import board_memory
 from axera_pipeline.toolchain.board import axllm_config, hf_folder, readme, tokenizer_txt
 from axera_pipeline.toolchain.profiles import Profile
 
@@ -48,18 +49,29 @@ class Prepared:
     ckpt: Checkpoint
     options: PackageOptions
     tokenizer: tokenizer_txt.TokenizerTxt
-    tokenizer_type: str
+    template: chat_format.Choice
     name: str
+
+    @property
+    def tokenizer_type(self) -> str:
+        return self.template.name
 
 
 def prepare(ckpt: Checkpoint, options: PackageOptions) -> Prepared:
-    return Prepared(
-        ckpt,
-        options,
-        tokenizer_txt.convert(ckpt.path),
-        axllm_config.tokenizer_type(ckpt.model_type, options.tokenizer_type),
-        axllm_config.model_name(source_name(ckpt), options.model_name),
-    )
+    template = chat_format.for_model(ckpt.path, chat_format.model_types(ckpt.config), options.tokenizer_type)
+    converted = tokenizer_txt.convert(ckpt.path)
+    if chat_templates.writes_bos(template.name):
+        # axllm prepends tokenizer.txt's prefix ids to every encode: a BOS there would follow the one
+        # the chat template writes, and the board would see two.
+        converted = replace(converted, prefix=[])
+    name = axllm_config.model_name(source_name(ckpt), options.model_name)
+    return Prepared(ckpt, options, converted, template, name)
+
+
+def memory(ckpt: Checkpoint, profile: Profile) -> board_memory.Need:
+    quant = ckpt.config.get("quantization_config") or {}
+    bits, group = int(quant.get("bits", 4)), int(quant.get("group_size", 128))
+    return board_memory.estimate(ckpt.config, profile, bits, group)
 
 
 def write(
@@ -74,6 +86,7 @@ def write(
 ) -> dict[str, object]:
     """tokenizer.txt, config.json, post_config.json, the Hugging Face subfolder and README.md."""
     ckpt, options, converted, name = board.ckpt, board.options, board.tokenizer, board.name
+    need = memory(ckpt, profile)
     text = ckpt.text_config
     atomic.write_text(stage / layout.TOKENIZER_TXT, converted.text())
     config = axllm_config.config(
@@ -111,6 +124,9 @@ def write(
             pulsar2=pulsar2,
             command=command,
             python_demo=options.python_demo,
+            template=board.template,
+            need=need,
+            fits=board_memory.fits_on(need, profile.chip),
         ),
     )
     return {
@@ -119,4 +135,16 @@ def write(
         "tokenizer_txt_type": tokenizer_txt.TYPE_NAMES[converted.kind],
         "tokens": converted.entries,
         "stop_ids": converted.stop,
+        "prefix_ids": converted.prefix,
+        "chat_template": {
+            "model_format": board.template.format,
+            "exact": board.template.exact,
+            "warning": board.template.warning(),
+        },
+        "memory_estimate_mib": {
+            "cmm": round(need.cmm / board_memory.MIB),
+            "axmodel_files": round(need.axmodel_files / board_memory.MIB),
+            "kv_cache": round(need.kv_cache / board_memory.MIB),
+            "ram": round(need.embedding / board_memory.MIB),
+        },
     }

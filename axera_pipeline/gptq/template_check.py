@@ -1,0 +1,168 @@
+"""Does axllm's prompt for a `tokenizer_type` give the model the tokens verify gave it? (GPTQ environment)
+
+For each held-out row: verify's prompt (the model's own chat template through transformers, encoded
+as `prompts.encode_row` encodes it) against axllm's (`common/chat_templates.py` for NAME, encoded by
+the model's tokenizer after the prefix ids tokenizer.txt prepends to every encode). Token ids when
+the folder has a tokenizer; the rendered text when it has only its configs. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from axera_pipeline.common import chat_format, chat_templates
+from axera_pipeline.common.cli import Parser, UserError
+from axera_pipeline.common.paths import DATA
+from axera_pipeline.gptq.datasets_io import load_rows
+from axera_pipeline.gptq.prompts import row_messages
+
+PROG = "template-check"
+DEFAULT_ROWS = DATA / "eval" / "heldout_translation.jsonl"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
+def parse_args(argv: list[str] | None = None):
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("folder", type=Path, help="a model folder, or a package's Hugging Face subfolder")
+    p.add_argument("--name", required=True, help="axllm's tokenizer_type")
+    p.add_argument("--prefix-ids", default="", help="ids tokenizer.txt prepends, comma-separated")
+    p.add_argument("--eval-set", default=str(DEFAULT_ROWS), help="translation rows (%(default)s)")
+    p.add_argument("--limit", type=int, default=0, help="first N rows (0 = all)")
+    return p.parse_args(argv)
+
+
+def messages_of(rows: list[dict]) -> list[list[dict[str, str]]]:
+    return [row_messages({k: v for k, v in row.items() if k != "target"}) or [] for row in rows]
+
+
+def first_difference(ours: list, theirs: list) -> int:
+    return next(
+        (i for i, (a, b) in enumerate(zip(ours, theirs, strict=False)) if a != b), min(len(ours), len(theirs))
+    )
+
+
+def special_strings(folder: Path) -> dict[str, str]:
+    """bos/eos/pad/unk as the template sees them (tokenizer_config.json, strings or added-token dicts)."""
+    try:
+        config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    found = {}
+    for key in ("bos_token", "eos_token", "pad_token", "unk_token"):
+        value = config.get(key)
+        value = value.get("content") if isinstance(value, dict) else value
+        if isinstance(value, str):
+            found[key] = value
+    return found
+
+
+def jinja_environment():
+    """Jinja as transformers sets it up for chat templates (trim_blocks, lstrip_blocks, loop controls,
+    raise_exception, strftime_now, tojson): importing transformers itself costs two seconds."""
+    from datetime import datetime
+
+    from jinja2.ext import loopcontrols
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    def raise_exception(message: str):
+        raise ValueError(message)
+
+    def tojson(value, ensure_ascii=False, indent=None, separators=None, sort_keys=False):
+        return json.dumps(
+            value, ensure_ascii=ensure_ascii, indent=indent, separators=separators, sort_keys=sort_keys
+        )
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+    env.filters["tojson"] = tojson
+    env.globals.update(raise_exception=raise_exception, strftime_now=lambda fmt: datetime.now().strftime(fmt))
+    return env
+
+
+def hf_text(template: str, messages: list[dict[str, str]], specials: dict[str, str]) -> str:
+    """The model's template rendered as transformers renders it (no tokenizer needed)."""
+    if not template:
+        return (
+            "\n\n".join(m["content"] for m in messages) + "\n\n"
+        )  # verify's prompt for template-less models
+    try:
+        compiled = jinja_environment().from_string(template)
+        return compiled.render(messages=messages, add_generation_prompt=True, **specials)
+    except Exception:  # noqa: BLE001 - a template needing transformers' own extensions: use its renderer
+        from transformers.utils.chat_template_utils import render_jinja_template
+
+    rendered = render_jinja_template(
+        [messages], chat_template=template, add_generation_prompt=True, **specials
+    )
+    while isinstance(rendered, (list, tuple)):
+        rendered = rendered[0]
+    return str(rendered)
+
+
+def compare(name: str, hf: list, axllm: list, level: str, show) -> dict[str, Any]:
+    agree, first = 0, None
+    for number, (theirs, ours) in enumerate(zip(hf, axllm, strict=True)):
+        if theirs == ours:
+            agree += 1
+            continue
+        if first is None:
+            at = first_difference(ours, theirs)
+            first = {"row": number, "position": at, "hf": show(theirs, at), "axllm": show(ours, at)}
+    return {"checked": True, "name": name, "level": level, "rows": len(hf), "agree": agree, "first": first}
+
+
+def by_tokens(folder: Path, name: str, prefix: list[int], messages: list) -> dict[str, Any]:
+    from transformers import AutoTokenizer
+
+    from axera_pipeline.gptq.prompts import encode_row
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    except Exception as exc:  # noqa: BLE001 - tokenizers raise many types; the user needs one line
+        raise UserError(f"the tokenizer in {folder} does not load: {str(exc).splitlines()[0]}") from None
+    hf = [encode_row(tokenizer, {"messages": m}, 1_000_000, generation_prompt=True) for m in messages]
+    ours = [
+        prefix + tokenizer(chat_templates.render(name, m), add_special_tokens=False)["input_ids"]
+        for m in messages
+    ]
+
+    def show(ids: list[int], at: int) -> str:
+        return (
+            repr(tokenizer.decode(ids[at : at + 3])) + f" (ids {ids[at : at + 3]})"
+            if at < len(ids)
+            else "(end)"
+        )
+
+    return compare(name, hf, ours, "tokens", show)
+
+
+def by_text(folder: Path, name: str, messages: list) -> dict[str, Any]:
+    template, specials = chat_format.model_template(folder), special_strings(folder)
+    hf = [hf_text(template, m, specials) for m in messages]
+    ours = [chat_templates.render(name, m) for m in messages]
+
+    def show(text: str, at: int) -> str:
+        return repr(text[at : at + 40]) if at < len(text) else "(end)"
+
+    return compare(name, hf, ours, "text", show)
+
+
+def check(folder: Path, name: str, prefix: list[int], rows: list[dict]) -> dict[str, Any]:
+    if not chat_templates.can_render(name):
+        return {"checked": False, "name": name, "why": f"axllm's {name} format is not reproduced here"}
+    messages = messages_of(rows)
+    if any((folder / n).is_file() for n in TOKENIZER_FILES):
+        return by_tokens(folder, name, prefix, messages)
+    return by_text(folder, name, messages)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not (args.folder / "config.json").is_file() and not (args.folder / "tokenizer_config.json").is_file():
+        raise UserError(f"{args.folder} holds neither config.json nor tokenizer_config.json")
+    prefix = [int(x) for x in args.prefix_ids.split(",") if x.strip()]
+    rows = load_rows(args.eval_set, what="eval set")
+    rows = rows[: args.limit] if args.limit else rows
+    print(json.dumps(check(args.folder, args.name, prefix, rows), ensure_ascii=False))
+    return 0
