@@ -1,7 +1,8 @@
 # Thin wrapper over nox; `make help` lists the targets.
 # Variables: MODEL (hub id or folder), BITS (4|8), ARGS (extra options for the one step you run),
 # VERIFY_ARGS (options of the verify step inside `make all`), BUILD_DIR (build), NOX (nox),
-# DIR (the folder `make check-package` checks; default the AX650 build).
+# DIR (the package `make check-package` checks and `make board` deploys; default the AX650 build),
+# HOST (the board for `make board`: USER@ADDR, an ~/.ssh/config alias, or local).
 MODEL ?= tencent/HY-MT1.5-1.8B
 BITS ?= 4
 ARGS ?=
@@ -19,7 +20,7 @@ AX620E := $(BUILD_DIR)/$(NAME)/ax620e$(SUFFIX)
 # A local model's files: when they change, `make all` quantizes again.
 MODEL_FILES := $(wildcard $(MODEL)/*.json $(MODEL)/*.safetensors $(MODEL)/*.bin $(MODEL)/*.model)
 
-.PHONY: help all preflight quantize verify build-ax650 build-ax620e toolchain check-package doctor test lint lock
+.PHONY: help all preflight quantize verify build-ax650 build-ax620e board toolchain check-package doctor test lint lock
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -40,6 +41,10 @@ build-ax650: $(QUANT)/manifest.json  ## build for AX650 (quantizes first if need
 
 build-ax620e: $(QUANT)/manifest.json  ## build for AX620E (quantizes first if needed)
 	$(NOX) -s build-ax620e -- --input $(QUANT) --output $(AX620E) $(ARGS)
+
+board:  ## deploy DIR (default the AX650 build) to HOST=USER@ADDR, serve with axllm, measure there
+	$(if $(HOST),,$(error name the board: make board HOST=USER@ADDR [DIR=build/<name>/ax650]))
+	$(NOX) -s board -- --package $(or $(DIR),$(AX650)) --host $(HOST) $(ARGS)
 
 toolchain:  ## prepare and report the pulsar2 toolchain (PULSAR2_BIN, PULSAR2_PACKAGE or Docker)
 	$(NOX) -s toolchain

@@ -116,6 +116,14 @@ def preflight(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def board(session: nox.Session) -> None:
+    """Deploy a package over SSH, serve it with axllm and measure it there (`--package DIR --host HOST`)."""
+    install_lock(session, "host")
+    env = {"GPTQ_ENV_PYTHON": gptq_python(session)}
+    session.run("python", str(ROOT / "scripts" / "board.py"), *session.posargs, env=env, **CLEANUP)
+
+
+@nox.session(default=False)
 def doctor(session: nox.Session) -> None:
     """Report what is present and missing (Python, uv, GPTQ env, GPU, pulsar2, RAM, disk), then preflight."""
     parser = argparse.ArgumentParser(prog="nox -s doctor --")

@@ -6,8 +6,10 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,47 @@ def gptq_python() -> str:
     from axera_pipeline.host import gptq_env
 
     return str(gptq_env.ensure())
+
+
+def terminal_signals() -> None:
+    """Ctrl-C and Ctrl-\\ as a terminal delivers them. A suite started in the background by a shell
+    without job control inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
+class Run:
+    """A user command in its own process group, as a terminal runs it, read line by line."""
+
+    def __init__(self, args: list[str], env: dict | None = None):
+        self.proc = subprocess.Popen(
+            args,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            preexec_fn=terminal_signals,
+            env={**os.environ, **(env or {})},
+        )
+        self.lines: list[str] = []
+
+    def wait_for(self, text: str, timeout: float = 600) -> None:
+        deadline = time.monotonic() + timeout
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if text in line:
+                return
+            assert time.monotonic() < deadline, f"no {text!r} within {timeout} s"
+        raise AssertionError(f"ended before {text!r}:\n{''.join(self.lines)[-3000:]}")
+
+    def signal(self, sig: int) -> None:
+        os.killpg(self.proc.pid, sig)
+
+    def finish(self, timeout: float = 600) -> str:
+        rest, _ = self.proc.communicate(timeout=timeout)
+        self.lines.append(rest)
+        return "".join(self.lines)
 
 
 def run_cmd(args: list[str], *, env: dict | None = None, timeout: int = 900, **kw):
@@ -161,3 +204,35 @@ def verified_hunyuan(quantized_hunyuan: Path, tiny_hunyuan: Path, build_dir: Pat
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return quantized_hunyuan.with_name("gptq-int4-verify")
+
+
+@pytest.fixture(scope="session")
+def ssh_boards(gptq_python: str, tmp_path_factory):
+    """A real sshd on 127.0.0.1 with one port per kind of board (tests/helpers/sshd.py), whose PATH
+    holds the stand-in axllm run by the GPTQ environment's python; `ssh -F <config> board-full` etc."""
+    sys.path.insert(0, str(HELPERS))
+    import sshd
+
+    folder = tmp_path_factory.mktemp("boards")
+    wrapper = folder / "axllm"
+    # The board's own environment: a test sets the stand-in's FAKE_AXLLM_* there (ssh does not pass ours).
+    wrapper.write_text(
+        f'#!/bin/sh\n[ -f "{folder}/fake-env" ] && . "{folder}/fake-env"\n'
+        f'exec "{gptq_python}" "{FAKES / "axllm"}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    boards = sshd.start(folder / "sshd", wrapper)
+    boards.fake_env = folder / "fake-env"
+    yield boards
+    boards.stop()
+
+
+@pytest.fixture
+def board_env(ssh_boards):
+    """Set the stand-in axllm's environment on the board for one test."""
+
+    def set_env(**values: str) -> None:
+        ssh_boards.fake_env.write_text("".join(f"export {k}={v}\n" for k, v in values.items()))
+
+    yield set_env
+    ssh_boards.fake_env.unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKES, ROOT, docker_env, read_json, run_cmd, tree_digest
+from conftest import FAKES, Run, docker_env, read_json, run_cmd, tree_digest
 
 pytestmark = pytest.mark.e2e
 FAST = ["--calib-size", "32"]
@@ -34,47 +34,6 @@ def busy_cores():
 
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
-
-
-def terminal_signals() -> None:
-    """Ctrl-C and Ctrl-\\ as a terminal delivers them. A suite started in the background by a shell
-    without job control inherits SIGINT ignored, and Python then never raises KeyboardInterrupt."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
-
-
-class Run:
-    """A user command in its own process group, as a terminal runs it, read line by line."""
-
-    def __init__(self, args: list[str], env: dict | None = None):
-        self.proc = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-            preexec_fn=terminal_signals,
-            env={**os.environ, **(env or {})},
-        )
-        self.lines: list[str] = []
-
-    def wait_for(self, text: str, timeout: float = 600) -> None:
-        deadline = time.monotonic() + timeout
-        for line in self.proc.stdout:
-            self.lines.append(line)
-            if text in line:
-                return
-            assert time.monotonic() < deadline, f"no {text!r} within {timeout} s"
-        raise AssertionError(f"ended before {text!r}:\n{''.join(self.lines)[-3000:]}")
-
-    def signal(self, sig: int) -> None:
-        os.killpg(self.proc.pid, sig)
-
-    def finish(self, timeout: float = 600) -> str:
-        rest, _ = self.proc.communicate(timeout=timeout)
-        self.lines.append(rest)
-        return "".join(self.lines)
 
 
 def quantize_cmd(model: Path, output: Path, *extra: str) -> list[str]:

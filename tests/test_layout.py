@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-TORCH_CONTRACT = "host and toolchain sides never import torch, transformers or gptqmodel"
+TORCH_CONTRACT = "host, toolchain and board sides never import torch, transformers or gptqmodel"
 
 
 def lint_copy(tmp_path: Path, plant: dict[str, str]) -> subprocess.CompletedProcess:
@@ -46,13 +46,19 @@ def test_the_tree_keeps_every_contract(tmp_path):
         (
             "gptq/verify.py",
             "from axera_pipeline.toolchain import pulsar2_log",
-            "the GPTQ side never imports the toolchain or host side",
+            "the GPTQ side never imports the toolchain, host or board side",
         ),
         (
             "toolchain/build.py",
             "from axera_pipeline.gptq import embeddings",
             "the toolchain side never imports the GPTQ side",
         ),
+        (
+            "board/client.py",
+            "from axera_pipeline.gptq import board_scores",
+            "the board side never imports the GPTQ side",
+        ),
+        ("board/deploy.py", "import torch", TORCH_CONTRACT),
         (
             "host/gptq_env.py",
             "import yaml",

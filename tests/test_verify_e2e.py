@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import shutil
 import struct
@@ -45,6 +46,10 @@ def test_report_has_every_figure(verified_hunyuan):
     assert (verified_hunyuan / "PASSED").is_file()
     md = (verified_hunyuan / "verify.md").read_text()
     assert md.startswith("# Verify: PASSED") and "| kl_divergence |" in md
+    # Every row's translation by every variant, for the board step to compare the board with.
+    rows = [json.loads(line) for line in (verified_hunyuan / "translations.jsonl").read_text().splitlines()]
+    assert len(rows) == 32 and {"source", "target", "reference_model", "gptq", "rtn"} <= rows[0].keys()
+    assert [r["gptq"] for r in rows[:5]] == [e["gptq"] for e in report["results"]["examples"]]
 
 
 def test_gptq_is_at_least_as_close_as_round_to_nearest(verified_hunyuan):

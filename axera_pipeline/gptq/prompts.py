@@ -2,37 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from axera_pipeline.common.cli import UserError
-from axera_pipeline.common.paths import DATA
-
-LANGUAGES: dict[str, dict[str, str]] = json.loads((DATA / "languages.json").read_text(encoding="utf-8"))
-# HY-MT's published prompt styles: a Chinese instruction whenever Chinese is on either side.
-ZH_PROMPT = "将以下文本翻译为{target}，注意只需要输出翻译后的结果，不要额外解释：\n\n{source}"
-XX_PROMPT = "Translate the following segment into {target}, without additional explanation.\n\n{source}"
-
-
-def translation_prompt(src: str, tgt: str, source: str) -> str:
-    for code in (src, tgt):
-        if code not in LANGUAGES:
-            raise UserError(f"unknown language code {code!r}; known: {', '.join(LANGUAGES)}")
-    if "zh" in (src, tgt):
-        return ZH_PROMPT.format(target=LANGUAGES[tgt]["zh"], source=source)
-    return XX_PROMPT.format(target=LANGUAGES[tgt]["en"], source=source)
-
-
-def row_messages(row: dict[str, Any]) -> list[dict[str, str]] | None:
-    """Chat messages for a translation or chat row; None for a plain-text row."""
-    if "messages" in row:
-        return list(row["messages"])
-    if {"src", "tgt", "source"} <= row.keys():
-        messages = [{"role": "user", "content": translation_prompt(row["src"], row["tgt"], row["source"])}]
-        if row.get("target"):
-            messages.append({"role": "assistant", "content": row["target"]})
-        return messages
-    return None
+from axera_pipeline.common.prompts import LANGUAGES, row_messages, translation_prompt  # noqa: F401 (re-exported)
 
 
 def render(tokenizer: Any, row: dict[str, Any], *, generation_prompt: bool = False) -> str:

@@ -26,7 +26,8 @@ from axera_pipeline.gptq.runtime import PACKAGES, device_arg, prepare_environmen
 PROG = "verify"
 DEFAULT_REFERENCE = "tencent/HY-MT1.5-1.8B"
 PASSED = "PASSED"
-VERIFY_FORMAT = 3  # bump when the measurements change, so older reports are not reused
+# Bump when the measurements change, so older reports are not reused (4: translations.jsonl).
+VERIFY_FORMAT = 4
 EVAL_DIR = DATA / "eval"
 DEFAULT_EVAL = EVAL_DIR / "heldout_translation.jsonl"
 DEFAULT_TEXT = EVAL_DIR / "heldout_text.txt"
@@ -267,6 +268,16 @@ def run_models(
         board_numerics.dequantize_in_place(qmodel.model)
         boards = emulate_boards(qmodel.model, emulations, gptq, tokenizer, data, args, device)
     del qmodel
+    translations = [
+        {
+            **{k: r[k] for k in ("src", "tgt", "source", "target") if k in r},
+            "reference_model": reference["translations"][i],
+            "gptq": gptq["translations"][i],
+            **{f"emulated {label}": board["translations"][i] for label, board in boards.items()},
+            "rtn": rtn["translations"][i],
+        }
+        for i, r in enumerate(rows)
+    ]
     examples = [
         {
             "source": r["source"],
@@ -294,6 +305,7 @@ def run_models(
         if all(r.get("target") for r in rows)
         else None,
         "examples": examples,
+        "translations": translations,
     }
 
 
@@ -315,6 +327,10 @@ def measure_and_report(
     with tee_output(output.with_name(output.name + ".log")), atomic.staged_folder(output) as stage:
         say(f"{quant_ckpt.path} against {args.reference}: {len(rows)} prompts, {len(text)} text lines")
         results = run_models(args, ref_ckpt, quant_ckpt, rows, text, emulations)
+        # Every row's translation by every variant: what the board step compares the board with.
+        with open(stage / "translations.jsonl", "w", encoding="utf-8") as out:
+            for row in results.pop("translations"):
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
         checks = judge(results, rules)
         report = {
             "inputs": inputs,

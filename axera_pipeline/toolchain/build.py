@@ -257,6 +257,7 @@ def build_into(job: Plan, stage: Path) -> None:
             "inputs": job.inputs,
             "result": {
                 "verdict": verdict.message,
+                "checkpoint": str(job.ckpt.path),
                 "pulsar2_exit_status": code,
                 "build_command": job.command,
                 "pulsar2_command": pulsar2_argv,
