@@ -92,6 +92,7 @@ OPTION_TABLES = {
     "verify.py": "verify.md",
     "build.py": "build.md",
     "preflight.py": "preflight.md",
+    "board.py": "board.md",
 }
 
 
