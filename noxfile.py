@@ -156,6 +156,7 @@ BENCHMARKS = (
     "environment",
     "faults",
     "preflight",
+    "board",
     "report",
 )
 # Experiments kept to reproduce a BENCHMARKS.md section (bench/experiments/README.md); the scale-tuning

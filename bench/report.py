@@ -1,6 +1,8 @@
 """Write BENCHMARKS.md from the latest results under bench/results/ (each benchmark writes its own)."""
 
 import json
+import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -95,13 +97,50 @@ SECTIONS = [
         "7. Preflight: seconds per model, and the board-memory estimate against Axera's published files",
         "Target: each fixture's verdicts in under 5 s; the estimate's error against real layer files stated.",
     ),
+    (
+        "board",
+        "8. On the board: the latest `make board` run",
+        "The newest report under `$BUILD_DIR/*/*-board/`, copied here when `nox -s bench -- report` runs"
+        " (or the stand-in's, `nox -s bench -- board`, until a board has run).",
+    ),
 ]
 
 
 EXPERIMENTS = ("kl_by_part", "error_scale")
 
 
+STAND_IN = (
+    "**Not a board.** No Axera board was reachable from the machine that made this run (`nox -s bench --\n"
+    "board`): it is the project's stand-in axllm (tests/fakes/axllm) behind a real sshd on 127.0.0.1,\n"
+    "computing the tiny test model on this CPU. It shows the report's shape and the agreement measured\n"
+    "end to end; its speeds and CMM are the stand-in's, not an NPU's. A run on a board replaces it.\n\n"
+)
+
+
+def keep_board_report(board_json: Path) -> Path:
+    """Copy one board run's report into results/ (board.json, and board.md without its title)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(board_json, RESULTS / "board.json")
+    md = board_json.with_name("board.md").read_text(encoding="utf-8")
+    md = md.split("\n", 2)[2] if md.startswith("# ") else md
+    if "stand-in" in json.loads(board_json.read_text(encoding="utf-8")).get("axllm", ""):
+        md = STAND_IN + md
+    (RESULTS / "board.md").write_text(md, encoding="utf-8")
+    return RESULTS / "board.md"
+
+
+def latest_board_run() -> None:
+    """Keep the newest board report under BUILD_DIR (build/) when it is newer than the one kept."""
+    build = Path(os.environ.get("BUILD_DIR") or ROOT / "build")
+    runs = sorted(build.glob("*/*-board/board.json"), key=lambda p: p.stat().st_mtime)
+    kept = RESULTS / "board.json"
+    if runs and not (kept.exists() and kept.stat().st_mtime >= runs[-1].stat().st_mtime):
+        keep_board_report(runs[-1])
+
+
 def command_for(name: str) -> str:
+    if name == "board":
+        return "make board HOST=USER@ADDR"
     session = "experiment" if name in EXPERIMENTS else "bench"
     return f"nox -s {session} -- {name}"
 
@@ -117,6 +156,7 @@ def run_line(record: dict) -> str:
 
 
 def main() -> None:
+    latest_board_run()
     parts = [
         "# Benchmarks",
         "",
@@ -131,8 +171,9 @@ def main() -> None:
             parts += [f"Not run yet: `{command_for(name)}`.", ""]
             continue
         parts += [md.read_text().strip(), ""]
-        if raw.exists():  # a hand-written reading has no run of its own
-            parts += [run_line(json.loads(raw.read_text())), ""]
+        record = json.loads(raw.read_text()) if raw.exists() else {}
+        if "machine" in record:  # a hand-written reading, or a board report, has no benchmark run line
+            parts += [run_line(record), ""]
     (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
     print((ROOT / "BENCHMARKS.md").read_text())
 
