@@ -1,5 +1,6 @@
 """Benchmark 5: creating the GPTQ environment cold (empty uv cache) and warm (populated), and its size."""
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -58,4 +59,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no options
     main()

@@ -8,6 +8,7 @@ holds more than its weights, and FILE_OVERHEAD (toolchain/board_memory.py) is fi
 files, so this states how well one factor fits both, not an independent validation.
 """
 
+import argparse
 import json
 import os
 import subprocess
@@ -116,4 +117,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no options
     main()

@@ -1,5 +1,6 @@
 """Write BENCHMARKS.md from the latest results under bench/results/ (each benchmark writes its own)."""
 
+import argparse
 import json
 import os
 import shutil
@@ -179,4 +180,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no options
     main()

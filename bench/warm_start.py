@@ -5,6 +5,7 @@ script prints (it prints before any heavy import). (b) A second `make all` with 
 the stand-in pulsar2: its wall time, and whether any step ran again.
 """
 
+import argparse
 import statistics
 import subprocess
 import sys
@@ -84,4 +85,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, no options
     main()
