@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from argparse import Namespace
@@ -24,8 +23,9 @@ from axera_pipeline.board import axllm_log, client, deploy, report, server
 from axera_pipeline.board.remote import Host, LocalHost, SshHost
 from axera_pipeline.common import atomic, manifest
 from axera_pipeline.common.cli import Parser, UserError
-from axera_pipeline.common.paths import DATA, SCRIPTS
-from axera_pipeline.common.prompts import row_messages
+from axera_pipeline.common.gptq_script import run_json
+from axera_pipeline.common.paths import DATA
+from axera_pipeline.common.prompts import question_messages
 from axera_pipeline.toolchain.board import check as package_check
 
 PROG = "board"
@@ -120,14 +120,6 @@ def gptq_python() -> str:
     return python
 
 
-def gptq_json(script: str, *args: str) -> dict:
-    done = subprocess.run([gptq_python(), str(SCRIPTS / script), *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-        raise UserError(f"{script}: {lines[-1] if lines else done.returncode}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 def template_agreement(package: Package, rows_file: Path, limit: int) -> dict:
     """Before any request: does axllm's template give the model verify's token ids, row by row?"""
     hf = package_check.hf_subfolder(package.folder)
@@ -138,13 +130,12 @@ def template_agreement(package: Package, rows_file: Path, limit: int) -> dict:
         }
     name = package.config["tokenizer_type"]
     args = [str(hf), "--name", name, "--prefix-ids", ",".join(map(str, package.prefix_ids()))]
-    found = gptq_json("template_check.py", *args, "--eval-set", str(rows_file), "--limit", str(limit))
+    args += ["--eval-set", str(rows_file), "--limit", str(limit)]
+    found = run_json(gptq_python(), "template_check.py", *args)
     if found.get("checked") and found["agree"] < found["rows"]:
-        first = found["first"]
         say(
             f"WARNING: {found['rows'] - found['agree']} of {found['rows']} rows reach the model as other "
-            f"token ids than verify's: first at row {first['row']}, token {first['position']}: Hugging Face "
-            f"{first['hf']}, axllm {first['axllm']}"
+            f"token ids than verify's: {found['first']['where']}"
         )
     elif found.get("checked"):
         say(f"axllm's {name} template gives the model verify's token ids on all {found['rows']} rows")
@@ -199,7 +190,7 @@ def measure(server_: server.Server, package: Package, rows: list[dict], args: Na
     model = client.model_id(server_.url) or package.config["model_name"]
     replies = []
     for number, row in enumerate(rows, 1):
-        messages = row_messages({k: v for k, v in row.items() if k != "target"}) or []
+        messages = question_messages(row)
         reply = client.chat(server_.url, model, messages, args.max_new_tokens, args.request_timeout)
         replies.append({"text": reply.text.strip(), "ttft_s": reply.ttft_s, "decode_s": reply.decode_s})
         if number % 8 == 0 or number == len(rows):
@@ -285,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
         json.dump(request, handle, ensure_ascii=False)
     try:
-        scores = gptq_json("board_scores.py", handle.name)
+        scores = run_json(gptq_python(), "board_scores.py", handle.name)
     finally:
         Path(handle.name).unlink(missing_ok=True)
     figures = report.figures(

@@ -21,6 +21,12 @@ TOKENIZER_FILES = (
     "generation_config.json",
     "added_tokens.json",
 )
+# Any one of these makes a folder's tokenizer loadable (the others only configure it).
+VOCABULARY_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
+
+
+def has_tokenizer(folder: Path) -> bool:
+    return any((folder / name).is_file() for name in VOCABULARY_FILES)
 
 
 @dataclass

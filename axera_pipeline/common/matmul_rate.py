@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
 from axera_pipeline.common.atomic import write_text
-from axera_pipeline.common.paths import REPO, SCRIPTS
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.common.gptq_script import run_json
+from axera_pipeline.common.paths import REPO
 
 CACHE = REPO / ".nox" / "matmul-rates.json"
 MAX_AGE_S = 7 * 24 * 3600
@@ -37,13 +38,10 @@ def machine_key(python: str) -> str:
 
 def probe(python: str, timeout: float = 120.0) -> dict | None:
     try:
-        done = subprocess.run(
-            [python, str(SCRIPTS / "matmul_probe.py")], capture_output=True, text=True, timeout=timeout
-        )
-        found = json.loads(done.stdout.strip().splitlines()[-1]) if done.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        found = run_json(python, "matmul_probe.py", timeout=timeout)
+    except UserError:
         return None
-    return found if isinstance(found, dict) and {"fp32", "bf16"} <= found.keys() else None
+    return found if {"fp32", "bf16"} <= found.keys() else None
 
 
 def rates(python: str | None, cache: Path = CACHE) -> dict | None:

@@ -34,3 +34,8 @@ def row_messages(row: dict[str, Any]) -> list[dict[str, str]] | None:
             messages.append({"role": "assistant", "content": row["target"]})
         return messages
     return None
+
+
+def question_messages(row: dict[str, Any]) -> list[dict[str, str]]:
+    """What the model is asked for a row: its messages without the reference answer (none for plain text)."""
+    return row_messages({k: v for k, v in row.items() if k != "target"}) or []

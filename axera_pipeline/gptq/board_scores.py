@@ -11,7 +11,7 @@ from typing import Any
 
 from axera_pipeline.common import chat_templates
 from axera_pipeline.common.cli import Parser, UserError
-from axera_pipeline.common.prompts import row_messages
+from axera_pipeline.common.prompts import question_messages
 
 PROG = "board-scores"
 RESAMPLES = 1000
@@ -63,7 +63,7 @@ def token_counts(tokenizer, request: dict[str, Any]) -> tuple[list[int], list[in
     name = request["name"]
     prompts = []
     for row in request["rows"]:
-        messages = row_messages({k: v for k, v in row.items() if k != "target"}) or []
+        messages = question_messages(row)
         text = chat_templates.render(name, messages) if chat_templates.can_render(name) else ""
         prompts.append(len(request["prefix"]) + len(tokenizer(text, add_special_tokens=False)["input_ids"]))
     answers = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in request["board"]]

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from axera_pipeline.common import chat_format, chat_templates
+from axera_pipeline.common.checkpoint import has_tokenizer
 from axera_pipeline.common.cli import Parser, UserError
 from axera_pipeline.common.paths import DATA
+from axera_pipeline.common.prompts import question_messages
 from axera_pipeline.gptq.datasets_io import load_rows
-from axera_pipeline.gptq.prompts import row_messages
 
 PROG = "template-check"
 DEFAULT_ROWS = DATA / "eval" / "heldout_translation.jsonl"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 
 
 def parse_args(argv: list[str] | None = None):
@@ -31,10 +31,6 @@ def parse_args(argv: list[str] | None = None):
     p.add_argument("--eval-set", default=str(DEFAULT_ROWS), help="translation rows (%(default)s)")
     p.add_argument("--limit", type=int, default=0, help="first N rows (0 = all)")
     return p.parse_args(argv)
-
-
-def messages_of(rows: list[dict]) -> list[list[dict[str, str]]]:
-    return [row_messages({k: v for k, v in row.items() if k != "target"}) or [] for row in rows]
 
 
 def first_difference(ours: list, theirs: list) -> int:
@@ -108,7 +104,14 @@ def compare(name: str, hf: list, axllm: list, level: str, show) -> dict[str, Any
             continue
         if first is None:
             at = first_difference(ours, theirs)
-            first = {"row": number, "position": at, "hf": show(theirs, at), "axllm": show(ours, at)}
+            hf_at, axllm_at = show(theirs, at), show(ours, at)
+            first = {
+                "row": number,
+                "position": at,
+                "hf": hf_at,
+                "axllm": axllm_at,
+                "where": f"first at row {number}, position {at}: Hugging Face {hf_at}, axllm {axllm_at}",
+            }
     return {"checked": True, "name": name, "level": level, "rows": len(hf), "agree": agree, "first": first}
 
 
@@ -151,8 +154,8 @@ def by_text(folder: Path, name: str, messages: list) -> dict[str, Any]:
 def check(folder: Path, name: str, prefix: list[int], rows: list[dict]) -> dict[str, Any]:
     if not chat_templates.can_render(name):
         return {"checked": False, "name": name, "why": f"axllm's {name} format is not reproduced here"}
-    messages = messages_of(rows)
-    if any((folder / n).is_file() for n in TOKENIZER_FILES):
+    messages = [question_messages(row) for row in rows]
+    if has_tokenizer(folder):
         return by_tokens(folder, name, prefix, messages)
     return by_text(folder, name, messages)
 

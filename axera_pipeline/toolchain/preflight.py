@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,13 @@ from axera_pipeline.common import (
 )
 from axera_pipeline.common import resources as ram
 from axera_pipeline.common.cli import Parser, UserError
-from axera_pipeline.common.paths import SCRIPTS
+from axera_pipeline.common.gptq_script import run_json
 from axera_pipeline.toolchain import backends, board_memory, model_types, profiles
 from axera_pipeline.toolchain.board import tokenizer_txt
 
 PROG = "preflight"
 DEFAULT_MODEL = "tencent/HY-MT1.5-1.8B"
 DEFAULT_CHIPS = ("ax650", "ax620e")
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")
 GIB = 2**30
 
 
@@ -103,11 +101,12 @@ def describe_model(folder: Path, config: dict[str, Any]) -> Check:
 
 
 def group_size_check(folder: Path, config: dict[str, Any], group_size: int) -> Check:
+    model = checkpoint.Checkpoint(folder, config)
     try:
-        checkpoint.check_group_size(checkpoint.Checkpoint(folder, config), group_size)
+        checkpoint.check_group_size(model, group_size)
     except UserError as exc:
         return Check("fail", "group size", str(exc))
-    widths = ", ".join(f"{k} {v}" for k, v in checkpoint.Checkpoint(folder, config).linear_widths().items())
+    widths = ", ".join(f"{k} {v}" for k, v in model.linear_widths().items())
     return Check("ok", "group size", f"{group_size} divides every layer width ({widths})")
 
 
@@ -125,13 +124,9 @@ def model_type_check(config: dict[str, Any], args, environ) -> Check:
     return Check(found.status, "pulsar2 model type", found.detail)
 
 
-def has_tokenizer(folder: Path) -> bool:
-    return any((folder / name).is_file() for name in TOKENIZER_FILES)
-
-
 def prefix_ids(folder: Path, name: str) -> tuple[list[int], Check | None]:
     """What tokenizer.txt will prepend to every encode, and whether axllm can read the tokenizer at all."""
-    if not has_tokenizer(folder):
+    if not checkpoint.has_tokenizer(folder):
         return [], Check(
             "note", "tokenizer.txt", "no tokenizer files here; converted and checked at the build"
         )
@@ -152,13 +147,11 @@ def agreement(folder: Path, name: str, prefix: list[int], limit: int, gptq_pytho
             "template agreement",
             "not checked: the GPTQ environment is not built yet (the first `make quantize` builds it)",
         )
-    cmd = [gptq_python, str(SCRIPTS / "template_check.py"), str(folder), "--name", name]
-    cmd += ["--prefix-ids", ",".join(map(str, prefix)), "--limit", str(limit)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-    if done.returncode != 0:
-        lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
-        return Check("warn", "template agreement", f"not checked: {lines[-1] if lines else done.returncode}")
-    found = json.loads(done.stdout.strip().splitlines()[-1])
+    args = [str(folder), "--name", name, "--prefix-ids", ",".join(map(str, prefix)), "--limit", str(limit)]
+    try:
+        found = run_json(gptq_python, "template_check.py", *args, timeout=600)
+    except UserError as exc:
+        return Check("warn", "template agreement", f"not checked: {exc}")
     if not found["checked"]:
         return Check("note", "template agreement", f"not checked: {found['why']}")
     what = "token ids" if found["level"] == "tokens" else "prompt text (no tokenizer files here)"
@@ -166,13 +159,11 @@ def agreement(folder: Path, name: str, prefix: list[int], limit: int, gptq_pytho
         return Check(
             "ok", "template agreement", f"{found['rows']}/{found['rows']} held-out rows: same {what}"
         )
-    first = found["first"]
     return Check(
         "warn",
         "template agreement",
         f"{found['rows'] - found['agree']} of {found['rows']} held-out rows differ in their {what}: the "
-        f"board prompts the model otherwise than verify did; first at row {first['row']}, position "
-        f"{first['position']}: Hugging Face {first['hf']}, axllm {first['axllm']}",
+        f"board prompts the model otherwise than verify did; {found['first']['where']}",
     )
 
 
