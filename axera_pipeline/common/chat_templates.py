@@ -18,6 +18,7 @@ HY_ASSISTANT = "<｜hy_Assistant｜>"
 HY_END_OF_ANSWER = "<｜hy_place▁holder▁no▁2｜>"
 HY_END_OF_SYSTEM = "<｜hy_place▁holder▁no▁3｜>"
 HY_NO_PROMPT = "<｜hy_place▁holder▁no▁8｜>"
+CHATML_ROLES = ("system", "user", "assistant")
 
 
 def _strip(text: str) -> str:
@@ -47,20 +48,26 @@ def hunyuan(messages: Sequence[Message], generation_prompt: bool = True) -> str:
     return "".join(out)
 
 
+def _chatml(start: str, turns: Sequence[tuple[str, str]], answer: bool) -> str:
+    """`<|im_start|>role\ncontent<|im_end|>\n` per (role, content) turn, and the answer's header."""
+    out = [start]
+    out += [f"<|im_start|>{role}\n{content}<|im_end|>\n" for role, content in turns if role in CHATML_ROLES]
+    if answer:
+        out.append("<|im_start|>assistant\n")
+    return "".join(out)
+
+
 def chatml(bos: str = "", strip_thinking: bool = False) -> Callable[[Sequence[Message], bool], str]:
     """Qwen2_5/Qwen3/Qwen3_5 (Qwen3Tokenizer.hpp), SmolLM2, MiniCPM4 (after `<s>`)."""
 
     def render(messages: Sequence[Message], generation_prompt: bool = True) -> str:
-        out = [bos]
-        for m in messages:
-            content = m["content"]
-            if m["role"] == "assistant" and strip_thinking:
-                content = remove_thinking(content)
-            if m["role"] in ("system", "user", "assistant"):
-                out.append(f"<|im_start|>{m['role']}\n{content}<|im_end|>\n")
-        if _asks_for_answer(messages, generation_prompt):
-            out.append("<|im_start|>assistant\n")
-        return "".join(out)
+        turns = [
+            (m["role"], remove_thinking(m["content"]))
+            if m["role"] == "assistant" and strip_thinking
+            else (m["role"], m["content"])
+            for m in messages
+        ]
+        return _chatml(bos, turns, _asks_for_answer(messages, generation_prompt))
 
     return render
 
@@ -68,7 +75,7 @@ def chatml(bos: str = "", strip_thinking: bool = False) -> Callable[[Sequence[Me
 def minicpm5(messages: Sequence[Message], generation_prompt: bool = True) -> str:
     """ChatML after `<s>`; a last user turn loses a `/no_think` or `/think` marker (MiniCPM5Tokenizer.hpp)."""
     last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
-    out = ["<s>"]
+    turns = []
     for i, m in enumerate(messages):
         content = m["content"]
         if m["role"] == "user" and i == len(messages) - 1:
@@ -78,11 +85,8 @@ def minicpm5(messages: Sequence[Message], generation_prompt: bool = True) -> str
                     break
         elif m["role"] == "assistant" and not i > last_user >= 0:
             content = remove_thinking(content)
-        if m["role"] in ("system", "user", "assistant"):
-            out.append(f"<|im_start|>{m['role']}\n{content}<|im_end|>\n")
-    if _asks_for_answer(messages, generation_prompt):
-        out.append("<|im_start|>assistant\n")
-    return "".join(out)
+        turns.append((m["role"], content))
+    return _chatml("<s>", turns, _asks_for_answer(messages, generation_prompt))
 
 
 def gemma3(messages: Sequence[Message], generation_prompt: bool = True) -> str:

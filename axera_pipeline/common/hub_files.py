@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from axera_pipeline.common.atomic import write_bytes
 from axera_pipeline.common.cli import UserError
 
 SMALL_FILES = (
@@ -87,9 +88,7 @@ def fetch(model: str, target: Path) -> Path:
             got[name] = data
     target.mkdir(parents=True, exist_ok=True)
     for name, data in got.items():
-        partial = target / f".{name}.part-{os.getpid()}"
-        partial.write_bytes(data)
-        partial.replace(target / name)
+        write_bytes(target / name, data)
     return target
 
 

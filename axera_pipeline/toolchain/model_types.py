@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from axera_pipeline.common.model_shape import text_config
 from axera_pipeline.common.paths import DATA
 
 MODEL_TYPES = DATA / "pulsar2" / "model_types.json"
@@ -28,12 +29,8 @@ class Verdict:
     detail: str
 
 
-def _text(config: dict[str, Any]) -> dict[str, Any]:
-    return config.get("text_config") or config
-
-
 def _condition(entry: dict[str, Any], config: dict[str, Any], pulsar2: str) -> Verdict | None:
-    value = _text(config).get(entry["field"], config.get(entry["field"]))
+    value = text_config(config).get(entry["field"], config.get(entry["field"]))
     if not isinstance(value, (int, float)) or value >= entry["below"]:
         return None
     on = f"{entry['what']} ({entry['source']})"

@@ -48,9 +48,8 @@ INT32_MAX = 2**31 - 1
 @dataclass
 class Report:
     problems: list[str] = field(default_factory=list)  # it would not load
-    warnings: list[str] = field(
-        default_factory=list
-    )  # it loads, but the board will not compute what verify did
+    # It loads, but the board will not compute what verify did.
+    warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
