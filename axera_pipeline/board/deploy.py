@@ -8,9 +8,11 @@ path lies under the remote folder. A board without the space is told in one line
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,6 +73,13 @@ def has_rsync(host: Host) -> bool:
     return bool(shutil.which("rsync")) and host.run("command -v rsync", check=False).returncode == 0
 
 
+def shows_progress() -> list[str]:
+    """rsync's one-line progress of the whole copy (its --info=progress2 came with rsync 3.1)."""
+    done = subprocess.run(["rsync", "--version"], capture_output=True, text=True)
+    found = re.search(r"version\s+(\d+)\.(\d+)", done.stdout)
+    return ["--info=progress2"] if found and (int(found[1]), int(found[2])) >= (3, 1) else []
+
+
 def copy_with_rsync(host: SshHost, package: Path, folder: str, names: list[str]) -> None:
     listed = "".join(f"{n}\n" for n in names)
     command = [
@@ -78,25 +87,30 @@ def copy_with_rsync(host: SshHost, package: Path, folder: str, names: list[str])
         "--archive",
         "--partial",
         "--partial-dir=.rsync-partial",
+        *shows_progress(),
         "--files-from=-",
         "--rsh",
         host.transport(),
         f"{package}/",
         f"{host.name}:{folder}/",
     ]
-    done = subprocess.run(command, input=listed, capture_output=True, text=True)
+    # Its progress goes to the user's terminal; its errors are kept for the one-line message.
+    done = subprocess.run(command, input=listed, stderr=subprocess.PIPE, text=True)
     if done.returncode != 0:
         raise UserError(f"rsync to {host.name} failed: {last_line(done.stderr)}")
 
 
-def copy_with_scp(host: SshHost, package: Path, folder: str, files: list[PackageFile]) -> None:
+def copy_with_scp(
+    host: SshHost, package: Path, folder: str, files: list[PackageFile], say: Callable[[str], None]
+) -> None:
     scp = shutil.which("scp")
     if not scp:
         raise UserError("neither rsync (on both sides) nor scp is there to copy with: install rsync or scp")
     subfolders = sorted({str(Path(f.name).parent) for f in files} - {"."})
     if subfolders:
         host.run(f"cd {shlex.quote(folder)} && mkdir -p -- {' '.join(shlex.quote(s) for s in subfolders)}")
-    for item in files:
+    for number, item in enumerate(files, 1):
+        say(f"scp {number}/{len(files)}: {item.name} ({item.size / MIB:.1f} MiB)")
         part = f"{folder}/{item.name}.part"
         done = subprocess.run(
             [scp, "-q", *host.options, *host.shared, str(package / item.name), f"{host.name}:{part}"],
@@ -119,7 +133,7 @@ class Deployed:
     method: str
 
 
-def deploy(host: Host, package: Path, folder: str, say) -> Deployed:
+def deploy(host: Host, package: Path, folder: str, say: Callable[[str], None]) -> Deployed:
     files = package_files(package)
     folder = remote_folder(host, folder)
     present = remote_hashes(host, folder, [f.name for f in files])
@@ -143,7 +157,7 @@ def deploy(host: Host, package: Path, folder: str, say) -> Deployed:
     if method == "rsync":
         copy_with_rsync(host, package, folder, [f.name for f in missing])
     else:
-        copy_with_scp(host, package, folder, missing)
+        copy_with_scp(host, package, folder, missing, say)
     after = remote_hashes(host, folder, [f.name for f in files])
     wrong = [f.name for f in files if after.get(f.name) != f.sha256]
     if wrong:
