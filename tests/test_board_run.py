@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from axera_pipeline.board import axllm_log, report, run
 
 NEW_LOG = """\
@@ -97,3 +99,17 @@ def test_the_ssh_socket_folder_is_short_enough_whatever_tmpdir_is(tmp_path, monk
         assert len(str(folder)) + 1 + 40 <= remote.SOCKET_PATH_MAX
     finally:
         folder.rmdir()
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--port", "70000"], "--port 70000 is not a TCP port (1-65535)"),
+        (["--sentences", "-1"], "--sentences must be 0 or more"),
+    ],
+)
+def test_usage_mistakes_are_one_line(argv, expected, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        run.parse_args(["--package", "p", "--host", "h", *argv])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and expected in err and err.count("\n") == 1

@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     args = p.parse_args(argv)
     if args.sentences < 0 or args.max_new_tokens < 1:
         p.error("--sentences must be 0 or more and --max-new-tokens positive")
+    if not 1 <= args.port <= 65535:
+        p.error(f"--port {args.port} is not a TCP port (1-65535)")
     return args
 
 
