@@ -6,18 +6,13 @@
 
 from __future__ import annotations
 
-import argparse
+import subprocess
 import sys
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT))
-
-from axera_pipeline.host import doctor as doctor_checks  # noqa: E402
-from axera_pipeline.host import gptq_env  # noqa: E402
-from axera_pipeline.host.interpreter import InterpreterNotFound  # noqa: E402
 
 nox.needs_version = ">=2024.3.2"
 nox.options.default_venv_backend = "uv"
@@ -30,40 +25,56 @@ CLEANUP = {"interrupt_timeout": 120.0, "terminate_timeout": 30.0}
 LOCK_PLATFORM = ["--python-version", "3.13", "--python-platform", "x86_64-manylinux_2_28"]
 
 
+def host_module(session: nox.Session, module: str, *args: str) -> str:
+    """`python -m axera_pipeline.host.<module>` in nox's own interpreter (standard library only, so it
+    runs before any environment exists): its last stdout line; its progress and errors go to stderr."""
+    done = subprocess.run(
+        [sys.executable, "-m", f"axera_pipeline.host.{module}", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+    )
+    if done.returncode != 0:
+        session.error(f"{module} failed (the line above says why)")
+    lines = done.stdout.splitlines()
+    return lines[-1] if lines else ""
+
+
 def gptq_python(session: nox.Session) -> str:
     """The isolated GPTQ environment's interpreter, (re)built from its lock only when needed."""
-    try:
-        return str(gptq_env.ensure(log=session.log))
-    except (gptq_env.EnvError, InterpreterNotFound) as exc:
-        session.error(str(exc))
+    return host_module(session, "gptq_env", "ensure")
 
 
-def run_in_gptq_env(session: nox.Session, script: str, *args: str) -> None:
+def run_in_gptq_env(session: nox.Session, module: str, *args: str) -> None:
     python = gptq_python(session)
-    session.run(python, str(ROOT / "scripts" / script), *args, external=True, **CLEANUP)
+    session.run(python, "-m", f"axera_pipeline.gptq.{module}", *args, external=True, **CLEANUP)
 
 
-def install_lock(session: nox.Session, name: str) -> None:
-    session.install("-r", str(ROOT / "envs" / f"{name}.lock"))
+def install_host(session: nox.Session, lock: str = "host") -> None:
+    """A session venv from its lock, plus this project editable (its dependencies only from the lock)."""
+    session.install("-r", str(ROOT / "envs" / f"{lock}.lock"))
+    session.install("--no-deps", "-e", str(ROOT))
 
 
 def build_for(session: nox.Session, *profile: str) -> None:
-    """Run scripts/build.py in the host venv; packaging reaches the GPTQ env through GPTQ_ENV_PYTHON."""
-    install_lock(session, "host")
+    """The build in the host venv; packaging reaches the GPTQ env through GPTQ_ENV_PYTHON."""
+    install_host(session)
     env = {"GPTQ_ENV_PYTHON": gptq_python(session)}
-    session.run("python", str(ROOT / "scripts" / "build.py"), *profile, *session.posargs, env=env, **CLEANUP)
+    module = "axera_pipeline.toolchain.build"
+    session.run("python", "-m", module, *profile, *session.posargs, env=env, **CLEANUP)
 
 
 @nox.session(python=False, default=False)
 def quantize(session: nox.Session) -> None:
     """Quantize a Hugging Face model to GPTQ INT4/INT8 in the GPTQ environment."""
-    run_in_gptq_env(session, "quantize.py", *session.posargs)
+    run_in_gptq_env(session, "quantize", *session.posargs)
 
 
 @nox.session(python=False, default=False)
 def verify(session: nox.Session) -> None:
     """Measure the quantized model against its reference in the GPTQ environment; pass or fail."""
-    run_in_gptq_env(session, "verify.py", *session.posargs)
+    run_in_gptq_env(session, "verify", *session.posargs)
 
 
 @nox.session(name="build-ax650", default=False)
@@ -89,8 +100,13 @@ def build(session: nox.Session) -> None:
 @nox.session(default=False)
 def toolchain(session: nox.Session) -> None:
     """Prepare the pulsar2 toolchain (load the image, unpack the package) and report it, one line each."""
-    install_lock(session, "host")
-    session.run("python", str(ROOT / "scripts" / "toolchain.py"), *session.posargs, **CLEANUP)
+    install_host(session)
+    session.run("python", "-m", "axera_pipeline.toolchain.prepare", *session.posargs, **CLEANUP)
+
+
+def existing_gptq_env(session: nox.Session) -> dict[str, str]:
+    """GPTQ_ENV_PYTHON for checks that use the GPTQ environment where it exists, never building it."""
+    return {"GPTQ_ENV_PYTHON": host_module(session, "gptq_env", "existing")}
 
 
 @nox.session(name="check-package", default=False)
@@ -98,67 +114,50 @@ def check_package(session: nox.Session) -> None:
     """Check a folder as axllm and Axera's Python demo would read it: `nox -s check-package -- DIR`."""
     if not session.posargs:
         session.error("name the folder: nox -s check-package -- build/<name>/ax650")
-    install_lock(session, "host")
-    session.run("python", str(ROOT / "scripts" / "check_package.py"), *session.posargs)
-
-
-def existing_gptq_env() -> dict[str, str]:
-    """GPTQ_ENV_PYTHON for checks that use the GPTQ environment where it exists, never building it."""
-    python = gptq_env.existing()
-    return {"GPTQ_ENV_PYTHON": str(python) if python else ""}
+    install_host(session)
+    module = "axera_pipeline.toolchain.check_package"
+    session.run("python", "-m", module, *session.posargs, env=existing_gptq_env(session))
 
 
 @nox.session(default=False)
 def preflight(session: nox.Session) -> None:
     """Will this model build and fit on the board? `nox -s preflight -- --model ID_OR_DIR [--board NAME]`."""
-    install_lock(session, "host")
-    session.run("python", str(ROOT / "scripts" / "preflight.py"), *session.posargs, env=existing_gptq_env())
+    install_host(session)
+    module = "axera_pipeline.toolchain.preflight"
+    session.run("python", "-m", module, *session.posargs, env=existing_gptq_env(session))
 
 
 @nox.session(default=False)
 def board(session: nox.Session) -> None:
     """Deploy a package over SSH, serve it with axllm and measure it there (`--package DIR --host HOST`)."""
-    install_lock(session, "host")
+    install_host(session)
     env = {"GPTQ_ENV_PYTHON": gptq_python(session)}
-    session.run("python", str(ROOT / "scripts" / "board.py"), *session.posargs, env=env, **CLEANUP)
+    session.run("python", "-m", "axera_pipeline.board.run", *session.posargs, env=env, **CLEANUP)
 
 
 @nox.session(default=False)
 def doctor(session: nox.Session) -> None:
     """Report what is present and missing (Python, uv, GPTQ env, GPU, pulsar2, RAM, disk), then preflight."""
-    parser = argparse.ArgumentParser(prog="nox -s doctor --")
-    parser.add_argument("--model", default="tencent/HY-MT1.5-1.8B", help="model to size RAM/disk for")
-    parser.add_argument("--parallel", type=int, default=8, help="pulsar2 --parallel planned")
-    try:
-        opts = parser.parse_args(session.posargs)
-    except SystemExit:
-        session.error("usage: nox -s doctor -- [--model ID_OR_FOLDER] [--parallel N]")
-    checks = doctor_checks.report(opts.model, opts.parallel)
-    for check in checks:
-        print(check.line())
-    install_lock(session, "host")
-    preflight = [str(ROOT / "scripts" / "preflight.py"), "--model", opts.model, "--parallel"]
-    session.run("python", *preflight, str(opts.parallel), env=existing_gptq_env())
-    missing = [c.what for c in checks if c.status == "missing"]
-    if missing:
-        session.error(f"missing: {', '.join(missing)}")
+    install_host(session)
+    venv_python = str(Path(session.virtualenv.bin) / "python")
+    command = [sys.executable, "-m", "axera_pipeline.host.doctor", *session.posargs]
+    session.run(*command, "--preflight-python", venv_python, external=True)
 
 
-BENCH = ROOT / "bench"
-# The benchmarks `nox -s bench` runs and BENCHMARKS.md keeps current (bench/*.py); `report` rewrites it.
-BENCHMARKS = (
-    "overhead",
-    "warm_start",
-    "scaling",
-    "profile",
-    "gemma",
-    "accuracy",
-    "environment",
-    "faults",
-    "preflight",
-    "board",
-    "report",
-)
+# The benchmarks `nox -s bench` runs and BENCHMARKS.md keeps current, by NAME: the module in bench/.
+BENCHMARKS = {
+    "overhead": "overhead",
+    "warm_start": "warm_start",
+    "scaling": "scaling",
+    "profile": "quantize_profile",
+    "gemma": "gemma",
+    "accuracy": "accuracy",
+    "environment": "environment",
+    "faults": "faults_bench",
+    "preflight": "preflight_bench",
+    "board": "board_bench",
+    "report": "benchmarks_md",
+}
 # Experiments kept to reproduce a BENCHMARKS.md section (bench/experiments/README.md); the scale-tuning
 # and AutoRound experiments run as cells of the accuracy benchmark (`--cells`).
 EXPERIMENTS = ("kl_by_part", "error_scale")
@@ -170,9 +169,7 @@ def bench(session: nox.Session) -> None:
     if not session.posargs or session.posargs[0] not in BENCHMARKS:
         session.error(f"name a benchmark: nox -s bench -- {'|'.join(BENCHMARKS)} [options]")
     name, *options = session.posargs
-    # bench/ is the scripts' sys.path[0]: a file named like a stdlib module (profile) would shadow it.
-    script = {"profile": "quantize_profile"}.get(name, name)
-    session.run(sys.executable, str(BENCH / f"{script}.py"), *options, external=True)
+    session.run(sys.executable, "-m", f"bench.{BENCHMARKS[name]}", *options, external=True)
 
 
 @nox.session(python=False, default=False)
@@ -181,7 +178,7 @@ def experiment(session: nox.Session) -> None:
     if not session.posargs or session.posargs[0] not in EXPERIMENTS:
         session.error(f"name an experiment: nox -s experiment -- {'|'.join(EXPERIMENTS)} [options]")
     name, *options = session.posargs
-    session.run(sys.executable, str(BENCH / "experiments" / f"{name}.py"), *options, external=True)
+    session.run(sys.executable, "-m", f"bench.experiments.{name}", *options, external=True)
 
 
 @nox.session(name="gptq-env", python=False, default=False)
@@ -194,12 +191,13 @@ def gptq_env_session(session: nox.Session) -> None:
 def lock(session: nox.Session) -> None:
     """Recompile the pinned locks in envs/ from their .in files with `uv pip compile`."""
     host_side = ("dev", "host", "board-demo")  # universal locks; the GPTQ stacks are for this platform
-    names = session.posargs or [*gptq_env.available_stacks(), *host_side]
+    stacks = host_module(session, "gptq_env", "stacks").split()
+    names = session.posargs or [*stacks, *host_side]
     for name in names:
         stem = name if name in host_side else f"gptq-{name}"
         source = ROOT / "envs" / f"{stem}.in"
         if not source.is_file():
-            session.error(f"no envs/{stem}.in; stacks: {', '.join(gptq_env.available_stacks())}")
+            session.error(f"no envs/{stem}.in; stacks: {', '.join(stacks)}")
         target = ["--universal"] if stem == name else [*LOCK_PLATFORM, "--no-binary", "gptqmodel"]
         session.run(
             "uv",
@@ -219,7 +217,7 @@ def lock(session: nox.Session) -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite (unit and end-to-end through nox and make). Posargs go to pytest."""
-    install_lock(session, "dev")
+    install_host(session, "dev")
     env = {"GPTQ_ENV_PYTHON": gptq_python(session)}
     session.run("pytest", *session.posargs, env=env)
 
@@ -227,7 +225,7 @@ def tests(session: nox.Session) -> None:
 @nox.session
 def lint(session: nox.Session) -> None:
     """Check style with ruff and the boundaries between environments with import-linter."""
-    install_lock(session, "dev")
+    install_host(session, "dev")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("lint-imports")

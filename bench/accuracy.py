@@ -18,13 +18,10 @@ checkpoint is unchanged, so a rerun costs minutes.
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from cells import CELLS, SWEEP, evaluate, quantize  # noqa: E402
-from common import bench_python, report, table  # noqa: E402
-from gemma_model import gemma_folder, interval  # noqa: E402
+from bench.lib.cells import CELLS, SWEEP, evaluate, quantize
+from bench.lib.gemma_model import gemma_folder, interval
+from bench.lib.harness import bench_python, report, table
 
 # What `nox -s bench -- accuracy` measures without --sweep: the defaults against what they replaced.
 CONFIRM = [

@@ -4,12 +4,10 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import gptq_python, measure, report, table  # noqa: E402
+from bench.lib.harness import gptq_python, measure, report, table
 
 
 def du(path: Path) -> float:

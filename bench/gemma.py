@@ -12,12 +12,9 @@ FLORES/WMT-style sets are not available offline; with them, run the verify step 
 import argparse
 import json
 import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import CACHE, HELPERS, ROOT, TEST_HELPERS, bench_python, measure, report, table  # noqa: E402
-from gemma_model import gemma_folder, interval  # noqa: E402
+from bench.lib.gemma_model import gemma_folder, interval
+from bench.lib.harness import CACHE, ROOT, TEST_HELPERS, bench_python, measure, report, table
 
 FAKE_PULSAR2 = str(ROOT / "tests" / "fakes" / "pulsar2")
 BF16_POST = (
@@ -117,7 +114,8 @@ def main() -> None:
     subprocess.run(
         [
             python,
-            str(HELPERS / "translation_eval.py"),
+            "-m",
+            "bench.lib.translation_eval",
             str(fp),
             str(evaluation),
             *sizes,

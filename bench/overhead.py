@@ -7,12 +7,9 @@ this machine is shared and absolute times drift.
 
 import argparse
 import statistics
-import sys
 import tempfile
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import CACHE, HELPERS, gptq_python, make_model, measure, report, table  # noqa: E402
+from bench.lib.harness import CACHE, gptq_python, make_model, measure, report, table
 
 
 def main() -> None:
@@ -36,13 +33,14 @@ def main() -> None:
     )
     runs: dict[str, list[dict]] = {"direct": [], "nox": []}
     with tempfile.TemporaryDirectory() as tmp:
-        measure([python, str(HELPERS / "direct_quantize.py"), str(model), f"{tmp}/warm", "8"])
+        measure([python, "-m", "bench.lib.direct_quantize", str(model), f"{tmp}/warm", "8"])
         for i in range(args.repeats):
             runs["direct"].append(
                 measure(
                     [
                         python,
-                        str(HELPERS / "direct_quantize.py"),
+                        "-m",
+                        "bench.lib.direct_quantize",
                         str(model),
                         f"{tmp}/direct{i}",
                         str(args.calib_size),

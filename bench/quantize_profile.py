@@ -2,7 +2,7 @@
 
 One random-weight hunyuan_v1_dense layer at HY-MT1.5-1.8B's width (hidden 2048, intermediate 6144,
 16 heads of 128, 4 KV heads, vocab 120818), quantized by the pipeline's own code with GPTQModel's
-phases timed (bench/helpers/profile_layer.py): forward passes, Hessian accumulation, the GPTQ solve, packing,
+phases timed (bench/lib/profile_layer.py): forward passes, Hessian accumulation, the GPTQ solve, packing,
 offload I/O, each with its FLOPs against the fp32 and bf16 matmul rates measured in the same run. Then
 the same for each candidate setting. Calibration: the bundled set with the pipeline's defaults, or
 --calib-tokens-like rows (see --calib).
@@ -12,12 +12,11 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import CACHE, HELPERS, gptq_python, make_model, report, table  # noqa: E402
-from scaling import WIDTH  # noqa: E402
+from scaling import WIDTH
+
+from bench.lib.harness import CACHE, gptq_python, make_model, report, table
 
 # name -> (quantize options, environment)
 CANDIDATES = {
@@ -38,7 +37,7 @@ def run(python: str, model: Path, name: str, options: list[str], env: dict) -> d
     out = CACHE / f"profile-{name.replace(' ', '-')}.json"
     print(f"== {name}: {' '.join(options) or '(pipeline defaults)'}", flush=True)
     subprocess.run(
-        [python, str(HELPERS / "profile_layer.py"), str(model), str(out), *options],
+        [python, "-m", "bench.lib.profile_layer", str(model), str(out), *options],
         check=True,
         env={**os.environ, **env},
     )

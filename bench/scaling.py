@@ -8,11 +8,9 @@ calibration set (rows of >= 256 tokens made by joining bundled sentences). A str
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import CACHE, gptq_python, make_model, measure, report, table  # noqa: E402
+from bench.lib.harness import CACHE, gptq_python, make_model, measure, report, table
 
 WIDTH = [
     "--hidden",
@@ -33,9 +31,7 @@ FAST = ["--mse", "0", "--hessian", "bf16"]
 
 def calibration(rows: int, min_words: int) -> Path:
     """Rows of joined bundled sentences, each long enough to pass `min_words` words."""
-    import sys
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, load_rows
 
     source = [r["source"] + " " + r["target"] for r in load_rows(DEFAULT_CALIB)]

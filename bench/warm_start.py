@@ -8,13 +8,11 @@ the stand-in pulsar2: its wall time, and whether any step ran again.
 import argparse
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import CACHE, ROOT, gptq_python, make_model, report, table  # noqa: E402
+from bench.lib.harness import CACHE, ROOT, gptq_python, make_model, report, table
 
 FAKE_PULSAR2 = str(ROOT / "tests" / "fakes" / "pulsar2")
 LOOSE = "--threshold 'chrf_vs_reference_model>=0' --threshold 'top1_agreement>=0'"

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,6 @@ def gptq_python() -> str:
     given = os.environ.get("GPTQ_ENV_PYTHON")
     if given:
         return given
-    sys.path.insert(0, str(ROOT))
     from axera_pipeline.host import gptq_env
 
     return str(gptq_env.ensure())
@@ -210,8 +208,7 @@ def verified_hunyuan(quantized_hunyuan: Path, tiny_hunyuan: Path, build_dir: Pat
 def ssh_boards(gptq_python: str, tmp_path_factory):
     """A real sshd on 127.0.0.1 with one port per kind of board (tests/helpers/sshd.py), whose PATH
     holds the stand-in axllm run by the GPTQ environment's python; `ssh -F <config> board-full` etc."""
-    sys.path.insert(0, str(HELPERS))
-    import sshd
+    from helpers import sshd
 
     folder = tmp_path_factory.mktemp("boards")
     wrapper = folder / "axllm"

@@ -1,4 +1,4 @@
-"""The accuracy benchmarks read GPTQ checkpoints back by hand (bench/helpers/gptq_tensors.py): the
+"""The accuracy benchmarks read GPTQ checkpoints back by hand (bench/lib/gptq_tensors.py): the
 weights they see must be the ones GPTQModel itself computes with."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cmd
+from conftest import run_cmd
 
 pytestmark = pytest.mark.e2e  # needs a checkpoint quantized through `make quantize`
 
@@ -16,8 +16,7 @@ import json, sys
 import torch
 from gptqmodel import BACKEND, GPTQModel
 from safetensors.torch import load_file
-sys.path.insert(0, sys.argv[2])
-from gptq_tensors import dequantized
+from bench.lib.gptq_tensors import dequantized
 
 folder = sys.argv[1]
 bits = json.load(open(folder + "/quantize_config.json"))["bits"]
@@ -37,7 +36,7 @@ print(json.dumps({"compared": compared, "worst": worst}))
 
 
 def test_dequantized_weights_are_gptqmodels(gptq_python: str, quantized_hunyuan: Path) -> None:
-    done = run_cmd([gptq_python, "-c", COMPARE, str(quantized_hunyuan), str(ROOT / "bench" / "helpers")])
+    done = run_cmd([gptq_python, "-c", COMPARE, str(quantized_hunyuan)])
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert figures["compared"] > 0
@@ -50,8 +49,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
-sys.path.insert(0, sys.argv[3])
-from gptq_tensors import dequantized, scale_error
+from bench.lib.gptq_tensors import dequantized, scale_error
 
 fp_dir, folder = sys.argv[1], Path(sys.argv[2])
 bits = json.load(open(folder / "quantize_config.json"))["bits"]
@@ -75,9 +73,7 @@ print(json.dumps(figures))
 def test_scaled_error_runs_from_fp_to_the_checkpoint(
     gptq_python: str, tiny_hunyuan: Path, quantized_hunyuan: Path
 ) -> None:
-    done = run_cmd(
-        [gptq_python, "-c", SCALE, str(tiny_hunyuan), str(quantized_hunyuan), str(ROOT / "bench" / "helpers")]
-    )
+    done = run_cmd([gptq_python, "-c", SCALE, str(tiny_hunyuan), str(quantized_hunyuan)])
     assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(done.stdout.strip().splitlines()[-1])
     assert all(f["count"] > 0 and f["worst"] < 1e-6 for f in figures.values()), figures

@@ -11,9 +11,15 @@ from pathlib import Path
 import pytest
 from helpers import axllm_tokenizer
 
-from axera_pipeline.common import board_layout as layout
+from axera_pipeline.common import package_layout as layout
 from axera_pipeline.common.cli import UserError
-from axera_pipeline.toolchain.board import axllm_config, check, hf_folder, sentencepiece_model, tokenizer_txt
+from axera_pipeline.toolchain.package import (
+    axllm_config,
+    check,
+    hf_folder,
+    sentencepiece_model,
+    tokenizer_txt,
+)
 
 BYTE_LEVEL = {
     "added_tokens": [

@@ -327,6 +327,6 @@ def test_embedding_shape_mismatch_fails_packaging(quantized_hunyuan, local_pulsa
     (odd / "config.json").write_text(json.dumps(config))
     done = build("--input", str(odd), "--output", str(tmp_path / "o"), env=local_pulsar2)
     assert done.returncode != 0
-    assert "packaging failed: package: error: embedding table is [" in one_error(done)
+    assert "packaging failed: embeddings: error: embedding table is [" in one_error(done)
     assert "but config.json says vocab_size x hidden_size" in one_error(done)
     assert not (tmp_path / "o").exists()

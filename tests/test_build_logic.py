@@ -298,12 +298,12 @@ def test_missing_licence_is_one_line_saying_what_to_set():
 
 
 def test_emulation_runs_once_per_distinct_numeric_setting(tmp_path):
-    from axera_pipeline.gptq import board_numerics
+    from axera_pipeline.gptq import chip_numerics
 
-    groups = board_numerics.distinct(["ax650", "ax620e", "ax620e-1k", "ax650"])
+    groups = chip_numerics.distinct(["ax650", "ax620e", "ax620e-1k", "ax650"])
     assert list(groups.values()) == [["ax650", "ax620e", "ax620e-1k"]]
     (numerics,) = groups
     assert (numerics.hidden_state_type, numerics.post_weight_type) == ("bf16", "s8")
     own = tmp_path / "fp16.yaml"
     own.write_text("chip: AX650\nhidden_state_type: fp16\npost_weight_type: bf16\n")
-    assert len(board_numerics.distinct(["ax650", str(own)])) == 2
+    assert len(chip_numerics.distinct(["ax650", str(own)])) == 2

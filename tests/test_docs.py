@@ -86,13 +86,13 @@ def test_every_shown_command_exists() -> None:
     assert not missing, missing
 
 
-# The option tables in docs/, by the script whose --help they describe.
+# The option tables in docs/, by the module whose --help they describe.
 OPTION_TABLES = {
-    "quantize.py": "quantize.md",
-    "verify.py": "verify.md",
-    "build.py": "build.md",
-    "preflight.py": "preflight.md",
-    "board.py": "board.md",
+    "axera_pipeline.gptq.quantize": "quantize.md",
+    "axera_pipeline.gptq.verify": "verify.md",
+    "axera_pipeline.toolchain.build": "build.md",
+    "axera_pipeline.toolchain.preflight": "preflight.md",
+    "axera_pipeline.board.run": "board.md",
 }
 
 
@@ -103,16 +103,16 @@ def table_options(doc: Path) -> set[str]:
     return {opt for row in table.splitlines()[2:] for opt in OPTION.findall(row.split("|")[1])}
 
 
-def help_options(python: str, script: str) -> set[str]:
-    done = run_cmd([python, str(ROOT / "scripts" / script), "--help"], timeout=120)
+def help_options(python: str, module: str) -> set[str]:
+    done = run_cmd([python, "-m", module, "--help"], timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     return set(OPTION.findall(done.stdout)) - {"--help"}
 
 
-@pytest.mark.parametrize(("script", "page"), sorted(OPTION_TABLES.items()))
-def test_option_tables_match_help(gptq_python: str, script: str, page: str) -> None:
+@pytest.mark.parametrize(("module", "page"), sorted(OPTION_TABLES.items()))
+def test_option_tables_match_help(gptq_python: str, module: str, page: str) -> None:
     documented = table_options(ROOT / "docs" / page)
-    actual = help_options(gptq_python, script)
+    actual = help_options(gptq_python, module)
     assert documented == actual, {"undocumented": actual - documented, "not an option": documented - actual}
 
 

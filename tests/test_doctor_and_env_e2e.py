@@ -39,7 +39,7 @@ def test_doctor_says_what_is_missing(tiny_hunyuan, tmp_path):
     assert done.returncode != 0
     assert "missing pulsar2 Docker image pulsar2:5.1 is not loaded" in " ".join(done.stdout.split())
     assert "set PULSAR2_IMAGE_TAR to it" in done.stdout
-    assert "aborted: missing: pulsar2" in done.stdout + done.stderr
+    assert "doctor: error: missing: pulsar2" in done.stdout + done.stderr
 
 
 def test_environment_from_a_gptqmodel_checkout(tmp_path):

@@ -15,7 +15,7 @@ from conftest import FAKES, ROOT, run_cmd
 
 from axera_pipeline.common import hub_files, resources
 from axera_pipeline.common.cli import UserError
-from axera_pipeline.toolchain import board_memory, model_types, profiles
+from axera_pipeline.toolchain import model_types, npu_memory, profiles
 
 FIXTURES = ROOT / "tests" / "fixtures" / "models"
 
@@ -45,27 +45,27 @@ def test_model_type_verdicts():
 
 
 def test_board_memory_of_hy_mt():
-    need = board_memory.estimate(config_of("HY-MT1.5-1.8B"), profiles.load("ax650"))
-    mib = board_memory.MIB
+    need = npu_memory.estimate(config_of("HY-MT1.5-1.8B"), profiles.load("ax650"))
+    mib = npu_memory.MIB
     # 32 layers x 48.2M weights at int4 + a bf16 scale per 128, 120818 x 2048 s8 lm_head, 2k bf16 KV.
     assert 860 < need.layer_files / mib < 880 and 265 < need.post_file / mib < 275
     assert need.kv_cache == 32 * 2 * 2048 * 4 * 128 * 2 and need.embedding == 120818 * 2048 * 2
-    assert {f.board: f.verdict for f in board_memory.fits_on(need, "AX650")}["llm-8850"] == "fits"
-    bf16 = board_memory.estimate(config_of("HY-MT1.5-1.8B"), profiles.load("ax650"), bits=8)
+    assert {f.board: f.verdict for f in npu_memory.fits_on(need, "AX650")}["llm-8850"] == "fits"
+    bf16 = npu_memory.estimate(config_of("HY-MT1.5-1.8B"), profiles.load("ax650"), bits=8)
     assert bf16.layer_files > 1.9 * need.layer_files
 
 
 def test_fit_thresholds():
-    need = board_memory.Need(layer_files=2000 * 2**20, post_file=0, kv_cache=0, runtime=0, embedding=0)
-    cards = {f.board: f.verdict for f in board_memory.fits_on(need, "AX650")}
+    need = npu_memory.Need(layer_files=2000 * 2**20, post_file=0, kv_cache=0, runtime=0, embedding=0)
+    cards = {f.board: f.verdict for f in npu_memory.fits_on(need, "AX650")}
     assert cards["llm-8850"] == "fits" and cards["axcl-4gb"] == "fits"
-    need = board_memory.Need(layer_files=2800 * 2**20, post_file=0, kv_cache=0, runtime=0, embedding=0)
-    assert board_memory.fit(need, "axcl-4gb").verdict == "tight"
-    need = board_memory.Need(layer_files=3100 * 2**20, post_file=0, kv_cache=0, runtime=0, embedding=0)
-    assert board_memory.fit(need, "axcl-4gb").verdict == "does not fit"
-    big_table = board_memory.Need(layer_files=0, post_file=0, kv_cache=0, runtime=0, embedding=700 * 2**20)
-    assert board_memory.fit(big_table, "module-llm").verdict == "does not fit"  # its RAM, not its CMM
-    assert board_memory.fit(big_table, "llm-8850").verdict == "fits"  # a card's table lives on its host
+    need = npu_memory.Need(layer_files=2800 * 2**20, post_file=0, kv_cache=0, runtime=0, embedding=0)
+    assert npu_memory.fit(need, "axcl-4gb").verdict == "tight"
+    need = npu_memory.Need(layer_files=3100 * 2**20, post_file=0, kv_cache=0, runtime=0, embedding=0)
+    assert npu_memory.fit(need, "axcl-4gb").verdict == "does not fit"
+    big_table = npu_memory.Need(layer_files=0, post_file=0, kv_cache=0, runtime=0, embedding=700 * 2**20)
+    assert npu_memory.fit(big_table, "module-llm").verdict == "does not fit"  # its RAM, not its CMM
+    assert npu_memory.fit(big_table, "llm-8850").verdict == "fits"  # a card's table lives on its host
 
 
 def test_pulsar2_ram_and_the_parallel_to_try():

@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from collections import namedtuple
 from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-from axera_pipeline.common import atomic, checkpoint, manifest
+from axera_pipeline.common import atomic, checkpoint, defaults, manifest, messages
 from axera_pipeline.common.cli import UserError
 from axera_pipeline.common.paths import DATA
-from axera_pipeline.gptq import datasets_io, model_source, prompts, quantize, runtime
+from axera_pipeline.gptq import datasets_io, model_prompts, model_source, quantize, runtime
 
 
 def test_defaults():
@@ -48,10 +50,23 @@ def test_devices_accepted(device):
 
 def test_default_output_follows_model_name_and_bits(monkeypatch):
     monkeypatch.setenv("BUILD_DIR", "out")
-    assert quantize.default_output("tencent/HY-MT1.5-1.8B", 4) == Path("out/HY-MT1.5-1.8B/gptq-int4")
-    assert quantize.default_output("./models/my-llm/", 8) == Path("out/my-llm/gptq-int8")
+    assert defaults.checkpoint("tencent/HY-MT1.5-1.8B", 4) == Path("out/HY-MT1.5-1.8B/gptq-int4")
+    assert defaults.checkpoint("./models/my-llm/", 8) == Path("out/my-llm/gptq-int8")
     monkeypatch.delenv("BUILD_DIR")
-    assert quantize.default_output("x/y", 4) == Path("build/y/gptq-int4")
+    assert defaults.checkpoint("x/y", 4) == Path("build/y/gptq-int4")
+
+
+def test_one_default_model_and_the_makefile_agrees():
+    """The Makefile's MODEL default repeats defaults.DEFAULT_MODEL (Make cannot import it)."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert f"MODEL ?= {defaults.DEFAULT_MODEL}\n" in makefile
+    named = subprocess.run(
+        ["git", "grep", "-l", "-F", defaults.DEFAULT_MODEL, "--", "axera_pipeline", "noxfile.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    assert named == ["axera_pipeline/common/defaults.py"], named
 
 
 def write_model(folder: Path, **config) -> checkpoint.Checkpoint:
@@ -171,14 +186,14 @@ def test_select_rows():
 
 
 def test_prompts_follow_hy_mt_style():
-    zh = prompts.translation_prompt("en", "zh", "Hello.")
+    zh = messages.translation_prompt("en", "zh", "Hello.")
     assert zh.startswith("将以下文本翻译为中文") and zh.endswith("Hello.")
-    fr = prompts.translation_prompt("en", "fr", "Hello.")
+    fr = messages.translation_prompt("en", "fr", "Hello.")
     assert fr.startswith("Translate the following segment into French")
-    msgs = prompts.row_messages({"src": "zh", "tgt": "en", "source": "你好", "target": "Hi"})
+    msgs = messages.row_messages({"src": "zh", "tgt": "en", "source": "你好", "target": "Hi"})
     assert [m["role"] for m in msgs] == ["user", "assistant"] and "英语" in msgs[0]["content"]
     with pytest.raises(UserError, match="unknown language code 'xx'"):
-        prompts.translation_prompt("xx", "en", "a")
+        messages.translation_prompt("xx", "en", "a")
 
 
 def test_manifest_skip_logic(tmp_path):
@@ -281,11 +296,11 @@ class FakeTokenizer:
 def test_bos_comes_from_the_template_or_the_tokenizer():
     row = {"src": "en", "tgt": "fr", "source": "Hi", "target": "Salut"}
     templated = FakeTokenizer("{{ messages }}")
-    prompts.encode_row(templated, row, 8)
-    prompts.encode_row(templated, {"text": "plain"}, 8)
+    model_prompts.encode_row(templated, row, 8)
+    model_prompts.encode_row(templated, {"text": "plain"}, 8)
     assert templated.calls == [False, True]
     bare = FakeTokenizer(None)
-    assert len(prompts.encode_row(bare, row, 1000)) == len(prompts.render(bare, row))
+    assert len(model_prompts.encode_row(bare, row, 1000)) == len(model_prompts.render(bare, row))
     assert bare.calls == [True]
 
 

@@ -105,7 +105,7 @@ def test_limits_are_checked_in_the_commands_own_words(quantized_hunyuan, tmp_pat
     assert not (tmp_path / "o").exists()
 
 
-def package_archive(folder, version: str):
+def toolchain_archive(folder, version: str):
     """Axera's package form: a folder with bin/pulsar2 (a wrapper with its own Python), archived."""
     root = folder / f"ax_pulsar2_{version}"
     (root / "bin").mkdir(parents=True)
@@ -117,24 +117,24 @@ def package_archive(folder, version: str):
     return root, archive
 
 
-def test_package_form_is_unpacked_once_and_reused(quantized_hunyuan, tmp_path):
-    root, archive = package_archive(tmp_path, "7.0")
+def test_archive_form_is_unpacked_once_and_reused(quantized_hunyuan, tmp_path):
+    root, archive = toolchain_archive(tmp_path, "7.0")
     cache = tmp_path / "cache"
     env = {"PULSAR2_PACKAGE": str(archive), "PULSAR2_CACHE": str(cache), "PULSAR2_BIN": ""}
     first = toolchain(env)
     assert first.returncode == 0, first.stdout[-3000:]
     assert "unpacking" in first.stdout and "(once)" in first.stdout
-    unpacked = [p for p in cache.iterdir() if p.name.startswith("pulsar2-package-")]
+    unpacked = [p for p in cache.iterdir() if p.name.startswith("pulsar2-archive-")]
     assert len(unpacked) == 1 and not [p for p in cache.iterdir() if p.name.startswith(".")]
     assert "7.0 (commit 9f2c41ab)" in report(first)["pulsar2 version"]
     out = tmp_path / "ax650"
     done = build("ax650", quantized_hunyuan, out, env)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "unpacking" not in done.stdout
-    assert read_json(out / "manifest.json")["result"]["toolchain"]["kind"] == "package"
+    assert read_json(out / "manifest.json")["result"]["toolchain"]["kind"] == "archive"
     assert pulsar2_argv(out)[0] == "llm_build2"
     folder_form = toolchain({**env, "PULSAR2_PACKAGE": str(root)})
-    assert folder_form.returncode == 0 and "package " in report(folder_form)["pulsar2"]
+    assert folder_form.returncode == 0 and "archive (PULSAR2_PACKAGE) " in report(folder_form)["pulsar2"]
 
 
 @pytest.mark.parametrize(

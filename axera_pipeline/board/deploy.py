@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from axera_pipeline.board.remote import Host, SshHost, last_line, quote
+from axera_pipeline.board.remote import Host, SshHost, quote
 from axera_pipeline.common import manifest
-from axera_pipeline.common.board_layout import MANIFEST
+from axera_pipeline.common.basics import last_line
 from axera_pipeline.common.cli import UserError
+from axera_pipeline.common.package_layout import MANIFEST
 
 MIB = 2**20
 MARGIN = 1.05  # filesystems round up; never fill the disk to its last block

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from axera_pipeline.common.basics import last_line
 from axera_pipeline.common.cli import UserError
 
 UNREACHABLE = (
@@ -62,11 +63,6 @@ class LocalHost(Host):
         if check and done.returncode != 0:
             raise UserError(f"`{script.split(';')[0][:80]}` failed here: {last_line(done.stderr)}")
         return done
-
-
-def last_line(text: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else "no output"
 
 
 class SshHost(Host):

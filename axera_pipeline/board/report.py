@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from axera_pipeline.common import atomic
+from axera_pipeline.common.basics import sayer
 
 FORMAT = 1
 
@@ -141,9 +142,7 @@ def markdown(f: dict[str, Any]) -> str:
 def write(
     folder: Path, f: dict, rows: list[dict], replies: list[dict], emulated: list | None, log_text: str
 ) -> None:
-    with atomic.owned_output(
-        folder, "board report", wait=True, say=lambda m: print(f"[board] {m}", flush=True)
-    ):
+    with atomic.owned_output(folder, "board report", wait=True, say=sayer("board")):
         with atomic.staged_folder(folder) as stage:
             (stage / "board.json").write_text(
                 json.dumps(f, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

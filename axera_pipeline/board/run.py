@@ -22,11 +22,12 @@ from typing import Any
 from axera_pipeline.board import axllm_log, client, deploy, report, server
 from axera_pipeline.board.remote import Host, LocalHost, SshHost
 from axera_pipeline.common import atomic, manifest
-from axera_pipeline.common.cli import Parser, UserError
-from axera_pipeline.common.gptq_script import run_json
+from axera_pipeline.common.basics import sayer
+from axera_pipeline.common.cli import Parser, UserError, run
+from axera_pipeline.common.gptq_call import run_json
+from axera_pipeline.common.messages import question_messages
 from axera_pipeline.common.paths import DATA
-from axera_pipeline.common.prompts import question_messages
-from axera_pipeline.toolchain.board import check as package_check
+from axera_pipeline.toolchain.package import check as package_check
 
 PROG = "board"
 DEFAULT_EVAL = DATA / "eval" / "heldout_translation.jsonl"
@@ -62,8 +63,7 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
     return args
 
 
-def say(message: str) -> None:
-    print(f"[{PROG}] {message}", flush=True)
+say = sayer(PROG)
 
 
 @dataclass
@@ -133,7 +133,7 @@ def template_agreement(package: Package, rows_file: Path, limit: int) -> dict:
     name = package.config["tokenizer_type"]
     args = [str(hf), "--name", name, "--prefix-ids", ",".join(map(str, package.prefix_ids()))]
     args += ["--eval-set", str(rows_file), "--limit", str(limit)]
-    found = run_json(gptq_python(), "template_check.py", *args)
+    found = run_json(gptq_python(), "template_check", *args)
     if found.get("checked") and found["agree"] < found["rows"]:
         say(
             f"WARNING: {found['rows'] - found['agree']} of {found['rows']} rows reach the model as other "
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False, encoding="utf-8") as handle:
         json.dump(request, handle, ensure_ascii=False)
     try:
-        scores = run_json(gptq_python(), "board_scores.py", handle.name)
+        scores = run_json(gptq_python(), "translation_scores", handle.name)
     finally:
         Path(handle.name).unlink(missing_ok=True)
     figures = report.figures(
@@ -320,3 +320,7 @@ def keep(running: server.Server, host: Host) -> None:
         f"`ssh -N -L {port}:127.0.0.1:{port} {host.name}` and http://127.0.0.1:{port}; "
         f"stop it with `ssh {host.name} kill {running.pid}`"
     )
+
+
+if __name__ == "__main__":
+    run(main, PROG)

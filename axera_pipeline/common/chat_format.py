@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from axera_pipeline.common.basics import read_json
 from axera_pipeline.common.paths import DATA
 
 CHAT_TEMPLATES = DATA / "axllm" / "chat_templates.json"
@@ -28,13 +29,6 @@ def table() -> dict[str, Any]:
 
 def registered() -> list[str]:
     return list(table()["registered"])
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _default_of(template: Any) -> str:
@@ -52,20 +46,20 @@ def model_template(folder: Path) -> str:
     jinja = folder / "chat_template.jinja"
     if jinja.is_file():
         return jinja.read_text(encoding="utf-8")
-    data = _read_json(folder / "chat_template.json")
+    data = read_json(folder / "chat_template.json")
     if isinstance(data, dict) and data.get("chat_template"):
         return _default_of(data["chat_template"])
-    config = _read_json(folder / "tokenizer_config.json")
+    config = read_json(folder / "tokenizer_config.json")
     return _default_of(config.get("chat_template")) if isinstance(config, dict) else ""
 
 
 def special_tokens(folder: Path) -> set[str]:
     """Tokens the tokenizer matches whole (added tokens): where a template's markers must be."""
     found: set[str] = set()
-    tokenizer = _read_json(folder / "tokenizer.json")
+    tokenizer = read_json(folder / "tokenizer.json")
     if isinstance(tokenizer, dict):
         found |= {a.get("content", "") for a in tokenizer.get("added_tokens", [])}
-    config = _read_json(folder / "tokenizer_config.json")
+    config = read_json(folder / "tokenizer_config.json")
     if isinstance(config, dict):
         found |= {v.get("content", "") for v in (config.get("added_tokens_decoder") or {}).values()}
     return found - {""}

@@ -1,8 +1,8 @@
 """This machine's matmul rates for the quantize-time estimate: probed once in the GPTQ environment, cached.
 
-The probe (scripts/matmul_probe.py) runs only where the GPTQ environment already exists; nothing here
-builds it. The cache sits in .nox/ beside the environments, keyed by this machine (host name, CPU
-model, core count) and the interpreter, and is probed again after a week.
+The probe (`python -m axera_pipeline.gptq.matmul_probe`) runs only where the GPTQ environment already
+exists; nothing here builds it. The cache sits in .nox/ beside the environments, keyed by this
+machine (host name, CPU model, core count) and the interpreter, and is probed again after a week.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from axera_pipeline.common.atomic import write_text
 from axera_pipeline.common.cli import UserError
-from axera_pipeline.common.gptq_script import run_json
+from axera_pipeline.common.gptq_call import run_json
 from axera_pipeline.common.paths import REPO
 
 CACHE = REPO / ".nox" / "matmul-rates.json"
@@ -38,7 +38,7 @@ def machine_key(python: str) -> str:
 
 def probe(python: str, timeout: float = 120.0) -> dict | None:
     try:
-        found = run_json(python, "matmul_probe.py", timeout=timeout)
+        found = run_json(python, "matmul_probe", timeout=timeout)
     except UserError:
         return None
     return found if {"fp32", "bf16"} <= found.keys() else None

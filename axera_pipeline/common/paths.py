@@ -8,4 +8,3 @@ REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"
 PROFILES = REPO / "profiles"
 ENVS = REPO / "envs"
-SCRIPTS = REPO / "scripts"

@@ -14,14 +14,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from axera_pipeline.common.defaults import DEFAULT_MODEL
 from axera_pipeline.common.model_shape import layer_weights, layers
 from axera_pipeline.common.paths import REPO
 
 PROFILE = REPO / "bench" / "results" / "profile.json"
 GEMMA = REPO / "bench" / "results" / "gemma.json"
-# tencent/HY-MT1.5-1.8B's config, so the default model needs no download to be sized.
+# The default model's config, so it needs no download to be sized.
 KNOWN_CONFIGS = {
-    "tencent/HY-MT1.5-1.8B": {
+    DEFAULT_MODEL: {
         "model_type": "hunyuan_v1_dense",
         "num_hidden_layers": 32,
         "hidden_size": 2048,

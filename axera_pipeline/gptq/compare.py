@@ -29,7 +29,7 @@ def encode_text(tokenizer: Any, texts: list[str], max_length: int) -> list[torch
 
 def encode_rows(tokenizer: Any, rows: list[dict], max_length: int) -> list[torch.Tensor]:
     """Data rows (translation, chat or text) as the model sees them: see prompts.encode_row."""
-    from axera_pipeline.gptq.prompts import encode_row
+    from axera_pipeline.gptq.model_prompts import encode_row
 
     return [torch.tensor(encode_row(tokenizer, row, max_length)) for row in rows]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from axera_pipeline.common import checkpoint
-from axera_pipeline.common.board_layout import EMBED_BF16, EMBED_NPY
-from axera_pipeline.common.cli import Parser, UserError
+from axera_pipeline.common.cli import Parser, UserError, run
+from axera_pipeline.common.package_layout import EMBED_BF16, EMBED_NPY
 
-PROG = "package"
+PROG = "embeddings"
 
 
 def find_embeddings(ckpt: checkpoint.Checkpoint):
@@ -60,3 +60,7 @@ def main() -> int:
         f"[{PROG}] embeddings {vocab} x {hidden}" + ("" if args.no_npy else " (bf16 .bin and float32 .npy)")
     )
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

@@ -9,6 +9,10 @@ from __future__ import annotations
 import json
 import time
 
+from axera_pipeline.common.cli import run
+
+PROG = "matmul-probe"
+
 SHAPE = (4096, 2048, 6144)  # (tokens, in, out): 4096x2048 @ 2048x6144
 STEP_S = 0.15  # grow the token count while one product takes less than this
 
@@ -40,3 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(json.dumps({"fp32": round(rate(torch.float32), 1), "bf16": round(rate(torch.bfloat16), 1)}))
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

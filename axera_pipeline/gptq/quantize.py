@@ -13,15 +13,15 @@ from argparse import BooleanOptionalAction, Namespace
 from pathlib import Path
 from typing import Any
 
-from axera_pipeline.common import atomic, checkpoint, faults, manifest
-from axera_pipeline.common.cli import Parser, UserError
+from axera_pipeline.common import atomic, checkpoint, defaults, faults, manifest
+from axera_pipeline.common.basics import sayer
+from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.common.teelog import tee_output
 from axera_pipeline.gptq import datasets_io, equalize, hessian
 from axera_pipeline.gptq.model_source import resolve_model
 from axera_pipeline.gptq.runtime import PACKAGES, device_arg, prepare_environment, resolve_device
 
 PROG = "quantize"
-DEFAULT_MODEL = "tencent/HY-MT1.5-1.8B"
 # What pulsar2 reads: symmetric, plain GPTQ (desc_act off, so g_idx stays trivial), layer by layer.
 GPTQ_SETTINGS = {"sym": True, "desc_act": False}
 DEFAULT_DAMP = 0.01  # the original notes' value
@@ -40,7 +40,7 @@ QUANTIZE_FORMAT = 3
 
 def parse_args(argv: list[str] | None = None) -> Namespace:
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder (%(default)s)")
+    p.add_argument("--model", default=defaults.DEFAULT_MODEL, help="hub id or local folder (%(default)s)")
     p.add_argument("--output", type=Path, help="default: $BUILD_DIR (build)/<model name>/gptq-int<bits>")
     p.add_argument("--bits", type=int, choices=(4, 8), default=4, help="4 or 8 (%(default)s)")
     p.add_argument("--group-size", type=int, default=128, help="-1 = per channel (%(default)s)")
@@ -168,14 +168,6 @@ def gptaq_settings(args: Namespace, device: str) -> dict[str, Any]:
     return {"gptaq": GPTAQConfig(alpha=args.gptaq, device=device)}
 
 
-def model_name(model: str) -> str:
-    return Path(model.rstrip("/")).name
-
-
-def default_output(model: str, bits: int) -> Path:
-    return Path(os.environ.get("BUILD_DIR") or "build") / model_name(model) / f"gptq-int{bits}"
-
-
 def select_rows(rows: list[dict], size: int) -> list[dict]:
     if size and size > len(rows):
         raise UserError(f"--calib-size {size} is larger than the calibration set ({len(rows)} rows)")
@@ -220,7 +212,7 @@ def needed_bytes(ckpt: checkpoint.Checkpoint, bits: int, equalized: bool = False
 
 
 def tokenize_rows(tokenizer: Any, rows: list[dict], max_length: int) -> tuple[list[dict], int]:
-    from axera_pipeline.gptq.prompts import encode_row
+    from axera_pipeline.gptq.model_prompts import encode_row
 
     samples, tokens = [], 0
     for row in rows:
@@ -333,8 +325,7 @@ def quantize(args: Namespace, ckpt: checkpoint.Checkpoint, rows: list[dict], sta
     return {"device": device, "calibration_tokens": tokens, "gptq_loss": loss_summary(log)}
 
 
-def say(message: str) -> None:
-    print(f"[{PROG}] {message}", flush=True)
+say = sayer(PROG)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -343,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_environment(args.model, args.calib)
     ckpt = checkpoint.load_checkpoint(resolve_model(args.model))
     checkpoint.check_group_size(ckpt, args.group_size)
-    output = (args.output or default_output(args.model, args.bits)).expanduser().absolute()
+    output = (args.output or defaults.checkpoint(args.model, args.bits)).expanduser().absolute()
     atomic.check_destination(output)
     rows = select_rows(datasets_io.load_rows(args.calib, split=args.calib_split), args.calib_size)
 
@@ -372,3 +363,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     say(f"done: {output}")
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

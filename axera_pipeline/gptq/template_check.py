@@ -14,9 +14,9 @@ from typing import Any
 
 from axera_pipeline.common import chat_format, chat_templates
 from axera_pipeline.common.checkpoint import has_tokenizer
-from axera_pipeline.common.cli import Parser, UserError
+from axera_pipeline.common.cli import Parser, UserError, run
+from axera_pipeline.common.messages import question_messages
 from axera_pipeline.common.paths import DATA
-from axera_pipeline.common.prompts import question_messages
 from axera_pipeline.gptq.datasets_io import load_rows
 
 PROG = "template-check"
@@ -118,7 +118,7 @@ def compare(name: str, hf: list, axllm: list, level: str, show) -> dict[str, Any
 def by_tokens(folder: Path, name: str, prefix: list[int], messages: list) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
-    from axera_pipeline.gptq.prompts import encode_row
+    from axera_pipeline.gptq.model_prompts import encode_row
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -169,3 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = rows[: args.limit] if args.limit else rows
     print(json.dumps(check(args.folder, args.name, prefix, rows), ensure_ascii=False))
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

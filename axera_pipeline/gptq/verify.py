@@ -14,17 +14,17 @@ from argparse import Namespace
 from pathlib import Path
 from typing import Any
 
-from axera_pipeline.common import atomic, checkpoint, manifest
-from axera_pipeline.common.cli import Parser, UserError
+from axera_pipeline.common import atomic, checkpoint, defaults, manifest
+from axera_pipeline.common.basics import sayer
+from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.common.paths import DATA
 from axera_pipeline.common.teelog import tee_output
-from axera_pipeline.gptq import board_numerics, datasets_io, thresholds
+from axera_pipeline.gptq import chip_numerics, datasets_io, thresholds
 from axera_pipeline.gptq.model_source import resolve_model
-from axera_pipeline.gptq.quantize import load_tokenizer, model_name
+from axera_pipeline.gptq.quantize import load_tokenizer
 from axera_pipeline.gptq.runtime import PACKAGES, device_arg, prepare_environment, resolve_device
 
 PROG = "verify"
-DEFAULT_REFERENCE = "tencent/HY-MT1.5-1.8B"
 PASSED = "PASSED"
 # Bump when the measurements change, so older reports are not reused (4: translations.jsonl).
 VERIFY_FORMAT = 4
@@ -46,7 +46,9 @@ FIGURES = {
 
 def parse_args(argv: list[str] | None = None) -> Namespace:
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--reference", default=DEFAULT_REFERENCE, help="fp model: hub id or folder (%(default)s)")
+    p.add_argument(
+        "--reference", default=defaults.DEFAULT_MODEL, help="fp model: hub id or folder (%(default)s)"
+    )
     p.add_argument("--quantized", type=Path, help="GPTQ checkpoint (default: $BUILD_DIR/<name>/gptq-int4)")
     p.add_argument("--output", type=Path, help="report folder (default: <quantized>-verify beside it)")
     p.add_argument("--eval-set", default=str(DEFAULT_EVAL), help="translation jsonl or hub dataset name")
@@ -134,8 +136,7 @@ def text_lines(path: Path) -> list[str]:
     return lines
 
 
-def say(message: str) -> None:
-    print(f"[{PROG}] {message}", flush=True)
+say = sayer(PROG)
 
 
 def translate(
@@ -144,7 +145,7 @@ def translate(
     """Greedy translations, batched with left padding."""
     import torch
 
-    from axera_pipeline.gptq.prompts import adds_own_bos, render
+    from axera_pipeline.gptq.model_prompts import adds_own_bos, render
 
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -223,7 +224,7 @@ def emulate_boards(dense_model: Any, emulations: dict, gptq: dict, tokenizer, da
     for numerics, names in emulations.items():
         label = "+".join(names)
         say(f"emulating {label} on the board's numerics: {numerics.label}")
-        model = board_numerics.emulate(dense_model, numerics)
+        model = chip_numerics.emulate(dense_model, numerics)
         results[label] = measure(model, tokenizer, data, args, device, label)
         vs_gptq = compare.logit_metrics(gptq["outputs"], results[label]["outputs"])
         results[label]["vs_gptq"] = {
@@ -265,7 +266,7 @@ def run_models(
     gptq = measure(qmodel.model.eval(), tokenizer, data, args, device, "gptq")
     boards = {}
     if emulations:
-        board_numerics.dequantize_in_place(qmodel.model)
+        chip_numerics.dequantize_in_place(qmodel.model)
         boards = emulate_boards(qmodel.model, emulations, gptq, tokenizer, data, args, device)
     del qmodel
     translations = [
@@ -363,15 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     # GPTQModel's torch kernel compiles its dequantizer per layer shape: minutes of inductor builds
     # for a few forward passes (and a recompile limit on models with many shapes). Eager is faster here.
     os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")
-    quant_path = (
-        args.quantized
-        or Path(os.environ.get("BUILD_DIR") or "build") / model_name(args.reference) / "gptq-int4"
-    )
+    quant_path = args.quantized or defaults.checkpoint(args.reference)
     quant_ckpt = load_quantized(quant_path)
     ref_ckpt = checkpoint.load_checkpoint(resolve_model(args.reference))
     check_match(ref_ckpt, quant_ckpt)
     rows, text = eval_rows(args), text_lines(args.text)
-    emulations = board_numerics.distinct(args.emulate)
+    emulations = chip_numerics.distinct(args.emulate)
     output = (args.output or quant_ckpt.path.with_name(quant_ckpt.path.name + "-verify")).expanduser()
     atomic.check_destination(output)
 
@@ -407,3 +405,7 @@ def verdict(checks: list[dict], output: Path) -> int:
         raise UserError(f"FAILED: {what}; report: {output}/verify.md")
     say(f"passed all {len(checks)} checks; report: {output}/verify.md")
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

@@ -1,8 +1,11 @@
-"""`nox -s doctor`: what is present and what is missing before a long run, one line each."""
+"""`nox -s doctor`: what is present and what is missing before a long run, one line each, then the preflight.
+
+Runs in nox's own interpreter (`python -m axera_pipeline.host.doctor`), before any environment exists;
+the preflight (which needs pyyaml) runs in the host venv whose python `--preflight-python` names.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -10,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from axera_pipeline.common import matmul_rate, quantize_time, resources
+from axera_pipeline.common.cli import Parser, UserError, run
+from axera_pipeline.common.defaults import DEFAULT_MODEL
 from axera_pipeline.host import gptq_env
 from axera_pipeline.host.interpreter import InterpreterNotFound, find_python
-from axera_pipeline.toolchain import report as toolchain_report
+from axera_pipeline.toolchain import prepare
 
+PROG = "doctor"
 GIB = 2**30
 # bf16 weight bytes of models we know without downloading them.
-KNOWN_SIZES = {"tencent/HY-MT1.5-1.8B": 3.6 * GIB}
+KNOWN_SIZES = {DEFAULT_MODEL: 3.6 * GIB}
 
 
 @dataclass
@@ -84,7 +90,7 @@ def check_gpu(model: str, environ) -> Check:
 
 def check_toolchain(environ) -> list[Check]:
     """The same facts `nox -s toolchain` prints, without loading an image or unpacking a package."""
-    return [Check(*fact) for fact in toolchain_report.facts(environ, prepare=False)]
+    return [Check(*fact) for fact in prepare.facts(environ, prepare=False)]
 
 
 def model_bytes(model: str) -> float | None:
@@ -134,5 +140,25 @@ def report(model: str, parallel: int, environ=os.environ) -> list[Check]:
     ]
 
 
-def as_json(checks: list[Check]) -> str:
-    return json.dumps([c.__dict__ for c in checks], indent=2)
+def main(argv: list[str] | None = None) -> int:
+    p = Parser(prog="nox -s doctor --", description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=DEFAULT_MODEL, help="model to size RAM and disk for (%(default)s)")
+    p.add_argument("--parallel", type=int, default=8, help="pulsar2 --parallel planned (%(default)s)")
+    p.add_argument("--preflight-python", help="the host venv's python, to run the preflight with")
+    args = p.parse_args(argv)
+    checks = report(args.model, args.parallel)
+    for check in checks:
+        print(check.line(), flush=True)
+    if args.preflight_python:
+        python = gptq_env.existing()
+        preflight = [args.preflight_python, "-m", "axera_pipeline.toolchain.preflight", "--model", args.model]
+        env = {**os.environ, "GPTQ_ENV_PYTHON": str(python) if python else ""}
+        subprocess.run([*preflight, "--parallel", str(args.parallel)], env=env, check=False)
+    missing = [c.what for c in checks if c.status == "missing"]
+    if missing:
+        raise UserError(f"missing: {', '.join(missing)}")
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

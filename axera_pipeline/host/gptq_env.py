@@ -1,7 +1,11 @@
 """Create, reuse and re-sync the isolated GPTQ environment from a pinned lock.
 
 The environment is reused while its stamp (lock contents, GPTQMODEL_SOURCE, interpreter) matches;
-any change rebuilds it from scratch, so it never drifts from the lock.
+any change rebuilds it from scratch, so it never drifts from the lock. The project itself is
+installed into it editable, without its dependencies, and re-installed when this checkout moves.
+
+The noxfile runs `python -m axera_pipeline.host.gptq_env ensure|existing|stacks` with nox's own
+interpreter: the interpreter's path (or the stacks) on stdout, progress and errors on stderr.
 """
 
 from __future__ import annotations
@@ -13,17 +17,21 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.common.paths import ENVS, REPO
 from axera_pipeline.host.interpreter import InterpreterNotFound, find_python
 
 DEFAULT_STACK = "torch2.9"
 STAMP = ".pipeline-stamp"
+# Where the editable install of this project points: a moved checkout installs it again.
+PROJECT_STAMP = ".pipeline-project"
 
 Runner = Callable[..., object]
 
@@ -94,6 +102,18 @@ def stamp_of(stack: Stack, interpreter: str, version: str) -> str:
 def is_current(stack: Stack, stamp: str) -> bool:
     marker = stack.venv / STAMP
     return stack.python.exists() and marker.is_file() and marker.read_text().strip() == stamp
+
+
+def has_project(stack: Stack) -> bool:
+    marker = stack.venv / PROJECT_STAMP
+    return marker.is_file() and marker.read_text().strip() == str(REPO)
+
+
+def install_project(stack: Stack, log: Callable[[str], None]) -> None:
+    """This checkout, editable and without dependencies: the lock alone decides what else is there."""
+    python = str(stack.python)
+    _run([_uv(), "pip", "install", "--quiet", "--python", python, "--no-deps", "-e", str(REPO)], log)
+    (stack.venv / PROJECT_STAMP).write_text(f"{REPO}\n")
 
 
 @contextmanager
@@ -184,6 +204,7 @@ def build(stack: Stack, interpreter: str, stamp: str, log: Callable[[str], None]
     ).stdout.strip()
     if want and got.split("+")[0] != want:
         raise EnvError(f"torch {got} ended up in the GPTQ environment, but the lock pins {want}")
+    install_project(stack, log)
     (stack.venv / STAMP).write_text(stamp + "\n")
 
 
@@ -192,12 +213,14 @@ def ensure(log: Callable[[str], None] = print, environ: os._Environ | dict = os.
     stack = selected_stack(environ)
     interpreter, version = find_python(environ.get("GPTQ_PYTHON"))
     stamp = stamp_of(stack, interpreter, version)
-    if is_current(stack, stamp):
+    if is_current(stack, stamp) and has_project(stack):
         return stack.python
     with _locked(stack.venv.with_name(stack.venv.name + ".lock")):
         if not is_current(stack, stamp):
             log(f"building the GPTQ environment {stack.venv} (stack {stack.name}, Python {version})")
             build(stack, interpreter, stamp, log)
+        elif not has_project(stack):
+            install_project(stack, log)
     return stack.python
 
 
@@ -208,4 +231,28 @@ def existing(environ: os._Environ | dict = os.environ) -> Path | None:
         interpreter, version = find_python(environ.get("GPTQ_PYTHON"), allow_install=False)
     except (EnvError, InterpreterNotFound):
         return None
-    return stack.python if is_current(stack, stamp_of(stack, interpreter, version)) else None
+    current = is_current(stack, stamp_of(stack, interpreter, version)) and has_project(stack)
+    return stack.python if current else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """ensure: build or reuse, print the interpreter; existing: print it only when current; stacks."""
+    p = Parser(prog="gptq-env", description=main.__doc__)
+    p.add_argument("what", choices=("ensure", "existing", "stacks"))
+    args = p.parse_args(argv)
+    if args.what == "stacks":
+        print(" ".join(available_stacks()))
+        return 0
+    try:
+        if args.what == "ensure":
+            python = ensure(log=lambda line: print(line, file=sys.stderr, flush=True))
+        else:
+            python = existing()
+    except (EnvError, InterpreterNotFound) as exc:
+        raise UserError(str(exc)) from None
+    print(python or "", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    run(main, "gptq-env")

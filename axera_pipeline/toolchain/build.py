@@ -18,18 +18,17 @@ from argparse import BooleanOptionalAction, Namespace
 from dataclasses import dataclass
 from pathlib import Path
 
-from axera_pipeline.common import atomic, board_layout, chat_format, checkpoint, faults, manifest
-from axera_pipeline.common.cli import Parser, UserError
-from axera_pipeline.common.paths import SCRIPTS
+from axera_pipeline.common import atomic, chat_format, checkpoint, defaults, faults, manifest, package_layout
+from axera_pipeline.common.basics import sayer
+from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.toolchain import backends, model_types, profiles, pulsar2_args, pulsar2_log
 from axera_pipeline.toolchain.backends import docker
-from axera_pipeline.toolchain.board import check as board_check
-from axera_pipeline.toolchain.board import write as board_write
+from axera_pipeline.toolchain.package import check as package_check
+from axera_pipeline.toolchain.package import write as package_write
 from axera_pipeline.toolchain.pulsar2_run import stream
 
 PROG = "build"
 PACKAGE_FORMAT = 3  # 3: tokenizer_type from the chat template, no prefix BOS after a template's own
-DEFAULT_INPUT = Path("HY-MT1.5-1.8B") / "gptq-int4"
 
 
 def parse_args(argv: list[str] | None = None) -> Namespace:
@@ -115,7 +114,15 @@ def write_embeddings(ckpt: checkpoint.Checkpoint, stage: Path, python_demo: bool
     python = os.environ.get("GPTQ_ENV_PYTHON")
     if not python:
         raise UserError("packaging needs the GPTQ environment; run through `nox -s build-<chip>` or `make`")
-    cmd = [python, str(SCRIPTS / "package.py"), "--checkpoint", str(ckpt.path), "--output", str(stage)]
+    cmd = [
+        python,
+        "-m",
+        "axera_pipeline.gptq.embeddings",
+        "--checkpoint",
+        str(ckpt.path),
+        "--output",
+        str(stage),
+    ]
     done = subprocess.run([*cmd, *([] if python_demo else ["--no-npy"])], capture_output=True, text=True)
     sys.stdout.write(done.stdout)
     if done.returncode != 0:
@@ -125,7 +132,7 @@ def write_embeddings(ckpt: checkpoint.Checkpoint, stage: Path, python_demo: bool
 
 def check_package(stage: Path, python_demo: bool) -> None:
     """The same check as `nox -s check-package`: a package that would not load is a failed build."""
-    report = board_check.check(stage, python_demo=python_demo)
+    report = package_check.check(stage, python_demo=python_demo)
     for warning in report.warnings:
         say(f"WARNING: {warning}")
     for note in report.notes:
@@ -146,8 +153,7 @@ def write_bundle(folder: Path) -> Path:
     return target
 
 
-def say(message: str) -> None:
-    print(f"[{PROG}] {message}", flush=True)
+say = sayer(PROG)
 
 
 @dataclass
@@ -161,13 +167,13 @@ class Plan:
     command: str
     prefix: str
     layers: int
-    board: board_write.Prepared
+    package: package_write.Prepared
     inputs: dict
 
 
 def plan(args: Namespace) -> Plan:
     p = settings(args)
-    source = args.input or Path(os.environ.get("BUILD_DIR") or "build") / DEFAULT_INPUT
+    source = args.input or defaults.checkpoint()
     ckpt = load_input(source)
     output = (args.output or ckpt.path.parent / p.name).expanduser()
     atomic.check_destination(output)
@@ -181,14 +187,14 @@ def plan(args: Namespace) -> Plan:
         raise UserError(known.detail)
     if known.status == "warn":
         say(f"warning: {known.detail}")
-    options = board_write.PackageOptions(
+    options = package_write.PackageOptions(
         python_demo=not args.no_python_demo,
         model_name=args.model_name or "",
         tokenizer_type=args.axllm_tokenizer_type or "",
     )
-    board = board_write.prepare(ckpt, options)  # tokenizer and axllm names: fail now, not after pulsar2
-    if board.template.warning():
-        say(f"WARNING: {board.template.warning()}")
+    package = package_write.prepare(ckpt, options)  # tokenizer and axllm names: fail now, not after pulsar2
+    if package.template.warning():
+        say(f"WARNING: {package.template.warning()}")
     inputs = {
         "checkpoint": manifest.hash_files(ckpt.files, ckpt.path),
         "profile": p.as_dict(),
@@ -198,7 +204,7 @@ def plan(args: Namespace) -> Plan:
     }
     prefix = p.model_type or ckpt.model_type
     return Plan(
-        p, ckpt, output, chain, command, prefix, int(ckpt.text_config["num_hidden_layers"]), board, inputs
+        p, ckpt, output, chain, command, prefix, int(ckpt.text_config["num_hidden_layers"]), package, inputs
     )
 
 
@@ -218,8 +224,8 @@ def run_pulsar2(job: Plan, stage: Path) -> tuple[int, list[str], list[str], puls
     stop_container = (lambda: docker.stop(chain, container)) if container else None
     code, facts = stream(cmd, {**os.environ, **p.env}, stage / "build.log", stop_container)
     expected = [
-        *board_layout.layer_files(job.prefix, p.prefill_chunk, job.layers),
-        board_layout.post_model(job.prefix),
+        *package_layout.layer_files(job.prefix, p.prefill_chunk, job.layers),
+        package_layout.post_model(job.prefix),
     ]
     missing = [n for n in expected if not (stage / n).is_file()]
     return code, pulsar2_argv, cmd, pulsar2_log.judge(code, facts, missing, p.parallel)
@@ -235,10 +241,10 @@ def build_into(job: Plan, stage: Path) -> None:
     say(verdict.message)
     built = time.monotonic()
     faults.at("packaging", stage)
-    write_embeddings(job.ckpt, stage, job.board.options.python_demo)
-    summary = board_write.write(
+    write_embeddings(job.ckpt, stage, job.package.options.python_demo)
+    summary = package_write.write(
         stage,
-        job.board,
+        job.package,
         folder_name=job.output.name,
         prefix=job.prefix,
         profile=job.profile,
@@ -246,10 +252,10 @@ def build_into(job: Plan, stage: Path) -> None:
         command=job.command,
     )
     say(
-        f"package: {board_layout.TOKENIZER_TXT} ({summary['tokenizer_txt_type']}, {summary['tokens']} "
+        f"package: {package_layout.TOKENIZER_TXT} ({summary['tokenizer_txt_type']}, {summary['tokens']} "
         f"tokens), tokenizer_type {summary['tokenizer_type']}, model_name {summary['model_name']}"
     )
-    check_package(stage, job.board.options.python_demo)
+    check_package(stage, job.package.options.python_demo)
     files = sorted(f for f in stage.rglob("*") if f.is_file())
     manifest.write(
         stage,
@@ -296,3 +302,7 @@ def main(argv: list[str] | None = None) -> int:
             say(f"bundle: {write_bundle(output)}")
     say(f"done: {output}")
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

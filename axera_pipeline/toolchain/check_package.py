@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from axera_pipeline.common.cli import Parser, UserError
-from axera_pipeline.toolchain.board.check import check
+from axera_pipeline.common.cli import Parser, UserError, run
+from axera_pipeline.toolchain.package.check import check
+
+PROG = "check-package"
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = Parser(prog="check-package", description=__doc__.splitlines()[0])
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("folder", type=Path, help="a chip build's folder, or one of Axera's releases")
     p.add_argument("--axllm-only", action="store_true", help="skip what only the Python demo reads")
     args = p.parse_args(argv)
@@ -24,3 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{len(report.problems)} problem(s): {args.folder} would not load as it is")
     print(f"ok       {args.folder} loads as axllm and the Python demo read it", flush=True)
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

@@ -19,19 +19,19 @@ from axera_pipeline.common import (
     chat_format,
     chat_templates,
     checkpoint,
+    defaults,
     hub_files,
     matmul_rate,
     model_shape,
     quantize_time,
 )
 from axera_pipeline.common import resources as ram
-from axera_pipeline.common.cli import Parser, UserError
-from axera_pipeline.common.gptq_script import run_json
-from axera_pipeline.toolchain import backends, board_memory, model_types, profiles
-from axera_pipeline.toolchain.board import tokenizer_txt
+from axera_pipeline.common.cli import Parser, UserError, run
+from axera_pipeline.common.gptq_call import run_json
+from axera_pipeline.toolchain import backends, model_types, npu_memory, profiles
+from axera_pipeline.toolchain.package import tokenizer_txt
 
 PROG = "preflight"
-DEFAULT_MODEL = "tencent/HY-MT1.5-1.8B"
 DEFAULT_CHIPS = ("ax650", "ax620e")
 GIB = 2**30
 
@@ -48,7 +48,7 @@ class Check:
 
 def parse_args(argv: list[str] | None = None):
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--model", default=DEFAULT_MODEL, help="hub id or local folder (%(default)s)")
+    p.add_argument("--model", default=defaults.DEFAULT_MODEL, help="hub id or local folder (%(default)s)")
     p.add_argument(
         "--chip",
         action="append",
@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None = None):
         help=f"chip profile to judge, repeatable: {', '.join(profiles.available())} (default: ax650, ax620e)",
     )
     p.add_argument(
-        "--board", choices=sorted(board_memory.boards()), help="the board it must fit (data/boards.yaml)"
+        "--board", choices=sorted(npu_memory.boards()), help="the board it must fit (data/boards.yaml)"
     )
     p.add_argument("--bits", type=int, choices=(4, 8), default=4, help="quantize bits (%(default)s)")
     p.add_argument("--group-size", type=int, default=128, help="quantize group size (%(default)s)")
@@ -149,7 +149,7 @@ def agreement(folder: Path, name: str, prefix: list[int], limit: int, gptq_pytho
         )
     args = [str(folder), "--name", name, "--prefix-ids", ",".join(map(str, prefix)), "--limit", str(limit)]
     try:
-        found = run_json(gptq_python, "template_check.py", *args, timeout=600)
+        found = run_json(gptq_python, "template_check", *args, timeout=600)
     except UserError as exc:
         return Check("warn", "template agreement", f"not checked: {exc}")
     if not found["checked"]:
@@ -205,7 +205,7 @@ def template_checks(folder: Path, config: dict[str, Any], args, gptq_python: str
 def memory_checks(config: dict[str, Any], chips: list[profiles.Profile], args) -> list[Check]:
     checks = []
     if args.board:
-        chip = board_memory.boards()[args.board]["chip"]
+        chip = npu_memory.boards()[args.board]["chip"]
         judged = [p for p in chips if p.chip == chip]
         if not judged:
             names = ", ".join(p.name for p in chips)
@@ -216,14 +216,14 @@ def memory_checks(config: dict[str, Any], chips: list[profiles.Profile], args) -
             ]
         chips = judged
     for profile in chips:
-        need = board_memory.estimate(config, profile, args.bits, args.group_size)
+        need = npu_memory.estimate(config, profile, args.bits, args.group_size)
         what = f"board memory {profile.name}"
         if args.board:
-            fit = board_memory.fit(need, args.board)
+            fit = npu_memory.fit(need, args.board)
             status = {"fits": "ok", "tight": "warn", "does not fit": "fail"}[fit.verdict]
             checks.append(Check(status, what, f"{fit.verdict}: {fit.detail}; needs {need.describe()}"))
             continue
-        fits = board_memory.fits_on(need, profile.chip)
+        fits = npu_memory.fits_on(need, profile.chip)
         by = {v: [f.board for f in fits if f.verdict == v] for v in ("fits", "tight", "does not fit")}
         listed = "; ".join(f"{v}: {', '.join(b)}" for v, b in by.items() if b)
         status = "ok" if by["fits"] else "warn"
@@ -310,3 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         stop = f"; not {args.before}" if args.before else ""
         raise UserError(f"{failed[0].what}: {failed[0].detail}{stop}")
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from importlib.metadata import version
@@ -28,13 +27,9 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench" / "helpers"))  # the shared helpers
-from gptq_tensors import dequantized, write_derived  # noqa: E402
-
-from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, read_jsonl  # noqa: E402  (after the path)
-from axera_pipeline.gptq.prompts import encode_row  # noqa: E402
+from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, read_jsonl
+from axera_pipeline.gptq.model_prompts import encode_row
+from bench.lib.gptq_tensors import dequantized, write_derived
 
 PACKED = (".qweight", ".qzeros", ".scales")
 

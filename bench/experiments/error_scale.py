@@ -10,13 +10,10 @@ Usage: nox -s experiment -- error_scale [--scales T ...] [--quick]
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))  # the shared helpers
-from cells import SWEEP, evaluate, quantize  # noqa: E402
-from common import bench_python, report, table  # noqa: E402
-from gemma_model import gemma_folder, interval  # noqa: E402
+from bench.lib.cells import SWEEP, evaluate, quantize
+from bench.lib.gemma_model import gemma_folder, interval
+from bench.lib.harness import bench_python, report, table
 
 # The chrF target: within 1.0 of fp, the interval's far end within 1.5.
 TARGET, TARGET_FAR = -1.0, -1.5

@@ -8,13 +8,10 @@ the checkpoint exist. Usage: nox -s experiment -- kl_by_part [--sentences N]
 import argparse
 import json
 import subprocess
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "helpers"))  # the shared helpers
-from cells import SWEEP, quantize  # noqa: E402
-from common import EXPERIMENTS, bench_python, report, table  # noqa: E402
-from gemma_model import gemma_folder, interval  # noqa: E402
+from bench.lib.cells import SWEEP, quantize
+from bench.lib.gemma_model import gemma_folder, interval
+from bench.lib.harness import bench_python, report, table
 
 
 def main() -> None:
@@ -29,7 +26,8 @@ def main() -> None:
     subprocess.run(
         [
             python,
-            str(EXPERIMENTS / "kl_by_part_eval.py"),
+            "-m",
+            "bench.experiments.kl_by_part_eval",
             str(fp),
             checkpoint["dir"],
             str(out),

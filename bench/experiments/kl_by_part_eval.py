@@ -14,17 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import sys
 import time
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench" / "helpers"))  # the shared helpers
-from gptq_tensors import dequantized, quantized_linears  # noqa: E402
-from translation_eval import (  # noqa: E402
+from bench.lib.gptq_tensors import dequantized, quantized_linears
+from bench.lib.translation_eval import (
     hsk,
     reference_ids,
     reference_logprobs,

@@ -18,7 +18,6 @@ import argparse
 import json
 import math
 import random
-import sys
 import time
 from pathlib import Path
 
@@ -27,14 +26,10 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench" / "helpers"))  # the shared helpers
-from gptq_tensors import centered_codes, write_derived  # noqa: E402
-
-from axera_pipeline.common.cli import UserError  # noqa: E402  (after the path)
-from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, read_jsonl  # noqa: E402
-from axera_pipeline.gptq.prompts import encode_row  # noqa: E402
+from axera_pipeline.common.cli import UserError
+from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, read_jsonl
+from axera_pipeline.gptq.model_prompts import encode_row
+from bench.lib.gptq_tensors import centered_codes, write_derived
 
 BLOCK_TOKENS = 512
 

@@ -25,7 +25,7 @@ def sentences() -> list[dict]:
 
 
 def hf_token_bytes(tok, i: int) -> bytes:
-    from axera_pipeline.toolchain.board.tokenizer_txt import bytes_to_unicode
+    from axera_pipeline.toolchain.package.tokenizer_txt import bytes_to_unicode
 
     decode = {ch: b for b, ch in bytes_to_unicode().items()}
     token = tok.convert_ids_to_tokens(i)
@@ -96,7 +96,7 @@ def main() -> None:
     report = {"type": board.kind, "stop": board.stop, "special": board.special, "prefix": board.prefix}
     report |= {3: type3, 0: type0}.get(board.kind, type1)(tok, board)
     if "--type1-copy" in sys.argv:
-        from axera_pipeline.toolchain.board import tokenizer_txt
+        from axera_pipeline.toolchain.package import tokenizer_txt
 
         tokenizer = json.loads((model / "tokenizer.json").read_text(encoding="utf-8"))
         copy = tokenizer_txt.from_vocab_only(model, tokenizer, dict(tokenizer["model"]["vocab"]))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from axera_pipeline.common import locks
+from axera_pipeline.common.basics import first_line, sayer
 from axera_pipeline.common.cli import UserError
 
 COMMANDS = ("llm_build", "llm_build2")
@@ -32,7 +33,7 @@ class NotPrepared(UserError):
 
 @dataclass
 class Toolchain:
-    kind: str  # "local", "package" or "docker"
+    kind: str  # "local", "archive" (PULSAR2_PACKAGE) or "docker"
     program: str  # the pulsar2 executable, or the docker CLI
     where: str = ""  # what the user named: the binary, the package, or the image
     image: str = ""
@@ -51,8 +52,8 @@ class Toolchain:
             "commit": self.commit,
             "commands": list(self.commands),
         }
-        if self.kind == "package":
-            info["package"] = self.where
+        if self.kind == "archive":
+            info["archive"] = self.where
         if self.kind == "docker":
             info |= {
                 "image": self.image,
@@ -95,10 +96,6 @@ def run_quiet(cmd: list[str], timeout: int = 600) -> subprocess.CompletedProcess
         raise UserError(f"`{' '.join(cmd[:3])}` did not answer within {timeout} s") from None
 
 
-def first_line(text: str) -> str:
-    return next((ln.strip() for ln in text.splitlines() if ln.strip()), "no output")
-
-
 QUERY_SEPARATOR = "----8<----"
 
 
@@ -137,15 +134,14 @@ def choose(available: tuple[str, ...], requested: str = "") -> str:
     )
 
 
-def _say(message: str) -> None:
-    print(f"[toolchain] {message}", flush=True)
+say = sayer("toolchain")
 
 
 def _find(environ: Mapping[str, str], *, prepare: bool) -> Toolchain:
-    from axera_pipeline.toolchain.backends import docker, package
+    from axera_pipeline.toolchain.backends import archive, docker
 
     if environ.get("PULSAR2_PACKAGE"):
-        return package.find(environ["PULSAR2_PACKAGE"], prepare=prepare)
+        return archive.find(environ["PULSAR2_PACKAGE"], prepare=prepare)
     return docker.find(environ, prepare=prepare)
 
 
@@ -154,7 +150,7 @@ def resolve(environ: Mapping[str, str] = os.environ, *, prepare: bool = True) ->
 
     prepare=False (doctor) never loads an image or unpacks a package: it reports what would happen.
     """
-    from axera_pipeline.toolchain.backends import docker, local, package
+    from axera_pipeline.toolchain.backends import archive, docker, local
 
     if environ.get("PULSAR2_BIN"):
         chain = local.find(environ["PULSAR2_BIN"])
@@ -162,7 +158,7 @@ def resolve(environ: Mapping[str, str] = os.environ, *, prepare: bool = True) ->
         chain = _find(environ, prepare=False)
     else:
         # Two builds at once (make -j2) must not load the same image or unpack the same package twice.
-        with locks.exclusive(package.cache_root() / "pulsar2-toolchain", "preparing pulsar2", say=_say):
+        with locks.exclusive(archive.cache_root() / "pulsar2-toolchain", "preparing pulsar2", say=say):
             chain = _find(environ, prepare=True)
     if chain.kind == "docker":
         output = docker.query(chain)

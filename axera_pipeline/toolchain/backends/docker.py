@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from axera_pipeline.common.basics import first_line
 from axera_pipeline.common.cli import UserError
 from axera_pipeline.toolchain.backends import (
     HOW_TO_GET,
@@ -21,7 +22,6 @@ from axera_pipeline.toolchain.backends import (
     QUERY_SEPARATOR,
     NotPrepared,
     Toolchain,
-    first_line,
     licence,
     run_quiet,
 )

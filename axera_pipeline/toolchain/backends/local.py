@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 
+from axera_pipeline.common.basics import first_line
 from axera_pipeline.common.cli import UserError
-from axera_pipeline.toolchain.backends import QUERY_SEPARATOR, Toolchain, first_line, run_quiet
+from axera_pipeline.toolchain.backends import QUERY_SEPARATOR, Toolchain, run_quiet
 
 
 def check_executable(path: str, what: str) -> str:

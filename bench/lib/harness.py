@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
-HELPERS = BENCH / "helpers"
+LIB = BENCH / "lib"
 EXPERIMENTS = BENCH / "experiments"
 TEST_HELPERS = ROOT / "tests" / "helpers"
 CACHE = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "axera-llm-pipeline" / "bench"))
@@ -53,7 +53,6 @@ def machine() -> dict:
 
 def gptq_python() -> str:
     """The GPTQ environment's python, built from its lock if needed (as `nox -s gptq-env` does)."""
-    sys.path.insert(0, str(ROOT))
     from axera_pipeline.host import gptq_env
 
     return str(gptq_env.ensure(log=lambda m: print(m, file=sys.stderr)))
@@ -140,7 +139,6 @@ def bench_python() -> str:
     """A venv with the GPTQ lock plus envs/bench.in; the GPTQ environment itself stays as locked."""
     import hashlib
 
-    sys.path.insert(0, str(ROOT))
     from axera_pipeline.host import gptq_env
     from axera_pipeline.host.interpreter import find_python
 
@@ -157,6 +155,7 @@ def bench_python() -> str:
             ["uv", "venv", "--quiet", "--python", interpreter, str(venv)],
             ["uv", "pip", "sync", "--python", python, "--require-hashes", str(stack.lock)],
             ["uv", "pip", "install", "--python", python, "-r", str(extras)],
+            ["uv", "pip", "install", "--quiet", "--python", python, "--no-deps", "-e", str(ROOT)],
         ):
             subprocess.run(cmd, check=True)
         marker.write_text(stamp + "\n")

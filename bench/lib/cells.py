@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from common import CACHE, EXPERIMENTS, HELPERS, ROOT
+from bench.lib.harness import CACHE, ROOT
 
 SWEEP = CACHE / "gemma-sweep"
 # name -> quantize options on top of the pipeline's defaults
@@ -64,7 +64,8 @@ def options_for(cell: str, python: str) -> list[str]:
                 subprocess.run(
                     [
                         python,
-                        str(HELPERS / "translation_eval.py"),
+                        "-m",
+                        "bench.lib.translation_eval",
                         "--write-calibration",
                         str(extra),
                         str(calib),
@@ -100,7 +101,8 @@ def derived(cell: str, fp: Path, python: str) -> dict:
     wanted = {flag.lstrip("-").replace("-", "_"): value for flag, value in pairs}
     stale = made != json.loads((Path(source["dir"]) / "manifest.json").read_text())
     if stale or any(str(extra.get(key)) != value for key, value in wanted.items()):
-        command = [python, str(EXPERIMENTS / script), str(fp), source["dir"], str(out), *flags]
+        module = f"bench.experiments.{Path(script).stem}"
+        command = [python, "-m", module, str(fp), source["dir"], str(out), *flags]
         subprocess.run(command, check=True)
         extra = json.loads((out / "manifest.json").read_text())[block]
     # Scale tuning starts from GPTQ's result, so its time adds to GPTQ's; AutoRound replaces it.
@@ -138,6 +140,6 @@ def evaluate(python: str, fp: Path, out: Path, quick: bool, options: list[str]) 
     """translation_eval.py on fp and the variants in `options` into `out`; its wall time in seconds."""
     started = time.monotonic()
     quick_option = ["--quick"] if quick else []
-    script = str(HELPERS / "translation_eval.py")
-    subprocess.run([python, script, str(fp), str(out), *quick_option, *options], check=True)
+    module = ["-m", "bench.lib.translation_eval"]
+    subprocess.run([python, *module, str(fp), str(out), *quick_option, *options], check=True)
     return round(time.monotonic() - started, 1)

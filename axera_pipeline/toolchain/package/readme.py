@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from axera_pipeline.common import board_layout as layout
+from axera_pipeline.common import package_layout as layout
 from axera_pipeline.common.chat_format import Choice
-from axera_pipeline.toolchain.board_memory import MIB, Fit, Need
+from axera_pipeline.toolchain.npu_memory import MIB, Fit, Need
 
 
 def text(

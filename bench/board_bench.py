@@ -9,15 +9,11 @@ import argparse
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import CACHE, ROOT, TEST_HELPERS, gptq_python, make_model  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "bench"))
-from report import keep_board_report  # noqa: E402
+from bench.benchmarks_md import keep_board_report
+from bench.lib.harness import CACHE, ROOT, gptq_python, make_model
 
 FAKES = ROOT / "tests" / "fakes"
 # The tiny model's random weights translate nothing: verify's limits for it, as the tests use.
@@ -38,8 +34,7 @@ def main() -> None:
     python = gptq_python()
     model = make_model(python, CACHE / "tiny-hunyuan-board")
     work = Path(tempfile.mkdtemp(prefix="board-", dir=CACHE))
-    sys.path.insert(0, str(TEST_HELPERS))
-    import sshd
+    from tests.helpers import sshd
 
     boards = None
     try:

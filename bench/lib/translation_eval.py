@@ -31,10 +31,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")
-from axera_pipeline.common import atomic  # noqa: E402  (after the path and environment set-up)
+from axera_pipeline.common import atomic  # noqa: E402 (after the environment set-up)
 
 SHOTS = 3
 CACHE = Path(os.environ.get("BENCH_CACHE", Path.home() / ".cache" / "axera-llm-pipeline" / "bench"))
@@ -203,12 +202,12 @@ def load_variant(spec: str, fp_dir: str):
     if kind == "gptq":
         return GPTQModel.load(rest, device="cpu", backend=BACKEND.TORCH).model.eval()
     if kind == "emulate":
-        from axera_pipeline.gptq import board_numerics
+        from axera_pipeline.gptq import chip_numerics
 
         gptq_dir, profile = rest.rsplit(":", 1)
         dense = GPTQModel.load(gptq_dir, device="cpu", backend=BACKEND.TORCH).model.eval()
-        board_numerics.dequantize_in_place(dense)
-        return board_numerics.emulate(dense, board_numerics.load(profile)[1])
+        chip_numerics.dequantize_in_place(dense)
+        return chip_numerics.emulate(dense, chip_numerics.load(profile)[1])
     raise SystemExit(f"unknown variant {spec!r}")
 
 

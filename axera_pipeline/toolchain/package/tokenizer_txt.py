@@ -15,8 +15,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from axera_pipeline.common.basics import load_json
 from axera_pipeline.common.cli import UserError
-from axera_pipeline.toolchain.board import sentencepiece_model
+from axera_pipeline.toolchain.package import sentencepiece_model
 
 MAGIC = 430
 SENTENCEPIECE, TIKTOKEN, BERT, HUGGINGFACE = 0, 1, 2, 3
@@ -63,13 +64,6 @@ def bytes_to_unicode() -> dict[int, str]:
     return table
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path} cannot be read as JSON: {exc}".splitlines()[0]) from None
-
-
 def _token_text(value) -> str | None:
     if isinstance(value, str):
         return value
@@ -96,12 +90,12 @@ def stop_ids(folder: Path, ids: dict[str, int]) -> list[int]:
     found: list[int] = []
     config = folder / "tokenizer_config.json"
     if config.is_file():
-        eos = _token_text(_read_json(config).get("eos_token"))
+        eos = _token_text(load_json(config).get("eos_token"))
         if eos is not None and eos in ids:
             found.append(ids[eos])
     generation = folder / "generation_config.json"
     if generation.is_file():
-        eos_ids = _read_json(generation).get("eos_token_id")
+        eos_ids = load_json(generation).get("eos_token_id")
         found += [eos_ids] if isinstance(eos_ids, int) else [i for i in eos_ids or [] if isinstance(i, int)]
     return list(dict.fromkeys(found))
 
@@ -289,7 +283,7 @@ def _is_byte_level(tokenizer: dict) -> bool:
 def convert(folder: Path) -> TokenizerTxt:
     """Pick the type from the files, as Axera's converter does, and write the matching body."""
     tokenizer_json = folder / "tokenizer.json"
-    tokenizer = _read_json(tokenizer_json) if tokenizer_json.is_file() else {}
+    tokenizer = load_json(tokenizer_json) if tokenizer_json.is_file() else {}
     if (folder / "tokenizer.model").is_file():
         return from_sentencepiece(folder, folder / "tokenizer.model", tokenizer)
     tiktoken = sorted(folder.glob("*.tiktoken"))
@@ -303,7 +297,7 @@ def convert(folder: Path) -> TokenizerTxt:
     if model.get("type") in ("WordLevel", "BPE") and model.get("vocab") and not model.get("merges"):
         return from_vocab_only(folder, tokenizer, dict(model["vocab"]))
     if (folder / "vocab.json").is_file() and not (folder / "merges.txt").is_file():
-        return from_vocab_only(folder, tokenizer, _read_json(folder / "vocab.json"))
+        return from_vocab_only(folder, tokenizer, load_json(folder / "vocab.json"))
     if not tokenizer:
         raise UserError(f"{folder} has no tokenizer.json, tokenizer.model or *.tiktoken to convert")
     raise UserError(

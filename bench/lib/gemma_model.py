@@ -2,13 +2,13 @@
 
 import subprocess
 
-from common import CACHE, HELPERS
+from bench.lib.harness import CACHE
 
 
 def gemma_folder(python: str):
     fp = CACHE / "gemma-3-270m"
     if not (fp / "config.json").exists():
-        subprocess.run([python, str(HELPERS / "gemma_convert.py"), str(fp)], check=True)
+        subprocess.run([python, "-m", "bench.lib.gemma_convert", str(fp)], check=True)
     return fp
 
 

@@ -19,8 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import CACHE, ROOT, gptq_python, make_model, report, table  # noqa: E402
+from bench.lib.harness import CACHE, ROOT, gptq_python, make_model, report, table
 
 FAKES = ROOT / "tests" / "fakes"
 FAST = ["--calib-size", "32"]

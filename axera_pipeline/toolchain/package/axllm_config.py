@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from axera_pipeline.common import board_layout as layout
+from axera_pipeline.common import package_layout as layout
 
 
 def model_name(source: str, override: str = "") -> str:

@@ -10,9 +10,11 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from axera_pipeline.common.cli import Parser, UserError
+from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.toolchain import backends
 from axera_pipeline.toolchain.backends import NotPrepared, Toolchain, licence
+
+PROG = "toolchain"
 
 Fact = tuple[str, str, str]  # status ("ok", "warn" or "missing"), what, detail
 
@@ -20,8 +22,8 @@ Fact = tuple[str, str, str]  # status ("ok", "warn" or "missing"), what, detail
 def backend_line(chain: Toolchain) -> str:
     if chain.kind == "docker":
         return f"docker, image {chain.image} ({chain.image_id[:19]})"
-    if chain.kind == "package":
-        return f"package {chain.where} -> {chain.program}"
+    if chain.kind == "archive":
+        return f"archive (PULSAR2_PACKAGE) {chain.where} -> {chain.program}"
     return f"local {chain.program}"
 
 
@@ -101,3 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         stop = f"; not {args.before}" if args.before else ""
         raise UserError(f"the pulsar2 toolchain is not usable ({first}){stop}")
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axera_pipeline.common import board_layout as layout
 from axera_pipeline.common import chat_format
+from axera_pipeline.common import package_layout as layout
 
 REQUIRED = {
     "template_filename_axmodel": str,
@@ -66,7 +66,7 @@ def has_type(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def read_json(path: Path, report: Report) -> dict | None:
+def read_object(path: Path, report: Report) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -95,7 +95,7 @@ def check_path(key: str, value: str, report: Report) -> bool:
 
 
 def check_config(folder: Path, report: Report) -> dict | None:
-    config = read_json(folder / layout.CONFIG, report)
+    config = read_object(folder / layout.CONFIG, report)
     if config is None:
         return None
     ok = True
@@ -249,7 +249,7 @@ def check_post_config(folder: Path, config: dict, report: Report) -> None:
     if not (folder / name).is_file():
         report.notes.append(f"no {name}: axllm warns and decodes greedily")
         return
-    post = read_json(folder / name, report)
+    post = read_object(folder / name, report)
     if post is None:
         return
     for key, kind in POST_CONFIG.items():
@@ -324,14 +324,14 @@ def check_hf_folder(folder: Path, report: Report) -> None:
             "no Hugging Face subfolder (config.json + tokenizer) for the demo's --hf_model"
         )
         return
-    config = read_json(hf / "config.json", report)
+    config = read_object(hf / "config.json", report)
     if config is not None and not config.get("model_type"):
         report.problems.append(f"{hf.name}/config.json has no model_type (AutoConfig needs it)")
     if not any((hf / n).is_file() for n in ("tokenizer.json", "tokenizer.model", "vocab.json")):
         report.problems.append(f"{hf.name}/ holds no tokenizer files (tokenizer.json, tokenizer.model)")
     tok_config = hf / "tokenizer_config.json"
     if tok_config.is_file():
-        data = read_json(tok_config, report) or {}
+        data = read_object(tok_config, report) or {}
         if str(data.get("tokenizer_class", "")).startswith("TokenizersBackend"):
             report.problems.append(
                 f"{hf.name}/tokenizer_config.json names {data['tokenizer_class']}, which transformers 4.57.1 "
@@ -350,7 +350,7 @@ def check_template(folder: Path, tokenizer_type: str, report: Report) -> None:
     hf = hf_subfolder(folder)
     if hf is None:
         return
-    config = read_json(hf / "config.json", Report()) or {}
+    config = read_object(hf / "config.json", Report()) or {}
     own = chat_format.choose(chat_format.model_template(hf), chat_format.model_types(config), tokenizer_type)
     if not own.exact:
         report.warnings.append(own.warning())

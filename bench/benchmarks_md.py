@@ -4,11 +4,9 @@ import argparse
 import json
 import os
 import shutil
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import RESULTS, ROOT  # noqa: E402
+from bench.lib.harness import RESULTS, ROOT
 
 SECTIONS = [
     (

@@ -4,7 +4,7 @@ against the sizes of real Axera layer files.
 The fixtures (tests/fixtures/models/) hold config.json and tokenizer_config.json only. Each is run once
 to warm nox's venv and the matmul-rate cache, then timed. The estimate is checked against the layer
 files whose sizes Axera published (their Hugging Face commits carry the Git LFS size): an .axmodel
-holds more than its weights, and FILE_OVERHEAD (toolchain/board_memory.py) is fitted to these two
+holds more than its weights, and FILE_OVERHEAD (toolchain/npu_memory.py) is fitted to these two
 files, so this states how well one factor fits both, not an independent validation.
 """
 
@@ -12,16 +12,12 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "helpers"))  # the shared helpers
-from common import ROOT, report, table  # noqa: E402
-
-sys.path.insert(0, str(ROOT))
-from axera_pipeline.common import model_shape  # noqa: E402
-from axera_pipeline.toolchain import board_memory  # noqa: E402
+from axera_pipeline.common import model_shape
+from axera_pipeline.toolchain import npu_memory
+from bench.lib.harness import ROOT, report, table
 
 FIXTURES = ROOT / "tests" / "fixtures" / "models"
 FAKE_PULSAR2 = str(ROOT / "tests" / "fakes" / "pulsar2")
@@ -81,8 +77,8 @@ def time_preflight(model: Path) -> dict:
 
 
 def layer_estimate(config: dict, weight_type: str | None, bits: int) -> int:
-    per_weight = board_memory.bytes_per_weight(weight_type, bits, 128)
-    return int(model_shape.layer_weights(config) * per_weight * board_memory.FILE_OVERHEAD)
+    per_weight = npu_memory.bytes_per_weight(weight_type, bits, 128)
+    return int(model_shape.layer_weights(config) * per_weight * npu_memory.FILE_OVERHEAD)
 
 
 def main() -> None:
@@ -107,7 +103,7 @@ def main() -> None:
         "`nox -s preflight` on the ten fixtures (config and tokenizer config only; warm venv and rate "
         f"cache), with the stand-in pulsar2 as the toolchain: slowest {slowest:.1f} s.\n\n{timing}\n\n"
         "Board-memory estimate of one decoder layer's .axmodel against Axera's published files "
-        f"(FILE_OVERHEAD {board_memory.FILE_OVERHEAD}, fitted to these two: worst error "
+        f"(FILE_OVERHEAD {npu_memory.FILE_OVERHEAD}, fitted to these two: worst error "
         f"{max(abs(e) for e in errors):.1%}). HY-MT1.5-1.8B's own release "
         "(AXERA-TECH/HY-MT1.5-1.8B_GPTQ_INT4) publishes no file sizes that can be read offline here, so it "
         "is not in the table.\n\n" + sizes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from axera_pipeline.common.prompts import LANGUAGES, row_messages, translation_prompt  # noqa: F401 (re-exported)
+from axera_pipeline.common.messages import row_messages
 
 
 def render(tokenizer: Any, row: dict[str, Any], *, generation_prompt: bool = False) -> str:

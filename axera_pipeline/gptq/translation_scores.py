@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from axera_pipeline.common import chat_templates
-from axera_pipeline.common.cli import Parser, UserError
-from axera_pipeline.common.prompts import question_messages
+from axera_pipeline.common.cli import Parser, UserError, run
+from axera_pipeline.common.messages import question_messages
 
-PROG = "board-scores"
+PROG = "translation-scores"
 RESAMPLES = 1000
 
 
@@ -114,3 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"{args.request} does not parse: {exc}") from None
     print(json.dumps(scores(request), ensure_ascii=False))
     return 0
+
+
+if __name__ == "__main__":
+    run(main, PROG)

@@ -7,10 +7,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from axera_pipeline.common import atomic, chat_format, chat_templates
-from axera_pipeline.common import board_layout as layout
+from axera_pipeline.common import package_layout as layout
 from axera_pipeline.common.checkpoint import Checkpoint
-from axera_pipeline.toolchain import board_memory
-from axera_pipeline.toolchain.board import axllm_config, hf_folder, readme, tokenizer_txt
+from axera_pipeline.toolchain import npu_memory
+from axera_pipeline.toolchain.package import axllm_config, hf_folder, readme, tokenizer_txt
 from axera_pipeline.toolchain.profiles import Profile
 
 
@@ -68,15 +68,15 @@ def prepare(ckpt: Checkpoint, options: PackageOptions) -> Prepared:
     return Prepared(ckpt, options, converted, template, name)
 
 
-def memory(ckpt: Checkpoint, profile: Profile) -> board_memory.Need:
+def memory(ckpt: Checkpoint, profile: Profile) -> npu_memory.Need:
     quant = ckpt.config.get("quantization_config") or {}
     bits, group = int(quant.get("bits", 4)), int(quant.get("group_size", 128))
-    return board_memory.estimate(ckpt.config, profile, bits, group)
+    return npu_memory.estimate(ckpt.config, profile, bits, group)
 
 
 def write(
     stage: Path,
-    board: Prepared,
+    package: Prepared,
     *,
     folder_name: str,
     prefix: str,
@@ -85,13 +85,13 @@ def write(
     command: str,
 ) -> dict[str, object]:
     """tokenizer.txt, config.json, post_config.json, the Hugging Face subfolder and README.md."""
-    ckpt, options, converted, name = board.ckpt, board.options, board.tokenizer, board.name
+    ckpt, options, converted, name = package.ckpt, package.options, package.tokenizer, package.name
     need = memory(ckpt, profile)
     text = ckpt.text_config
     atomic.write_text(stage / layout.TOKENIZER_TXT, converted.text())
     config = axllm_config.config(
         name=name,
-        tokenizer_type=board.tokenizer_type,
+        tokenizer_type=package.tokenizer_type,
         prefix=prefix,
         prefill_chunk=profile.prefill_chunk,
         layers=int(text["num_hidden_layers"]),
@@ -124,9 +124,9 @@ def write(
             pulsar2=pulsar2,
             command=command,
             python_demo=options.python_demo,
-            template=board.template,
+            template=package.template,
             need=need,
-            fits=board_memory.fits_on(need, profile.chip),
+            fits=npu_memory.fits_on(need, profile.chip),
         ),
     )
     return {
@@ -137,14 +137,14 @@ def write(
         "stop_ids": converted.stop,
         "prefix_ids": converted.prefix,
         "chat_template": {
-            "model_format": board.template.format,
-            "exact": board.template.exact,
-            "warning": board.template.warning(),
+            "model_format": package.template.format,
+            "exact": package.template.exact,
+            "warning": package.template.warning(),
         },
         "memory_estimate_mib": {
-            "cmm": round(need.cmm / board_memory.MIB),
-            "axmodel_files": round(need.axmodel_files / board_memory.MIB),
-            "kv_cache": round(need.kv_cache / board_memory.MIB),
-            "ram": round(need.embedding / board_memory.MIB),
+            "cmm": round(need.cmm / npu_memory.MIB),
+            "axmodel_files": round(need.axmodel_files / npu_memory.MIB),
+            "kv_cache": round(need.kv_cache / npu_memory.MIB),
+            "ram": round(need.embedding / npu_memory.MIB),
         },
     }

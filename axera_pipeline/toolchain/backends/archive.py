@@ -35,7 +35,7 @@ def find_binary(folder: Path) -> Path | None:
 
 def archive_hash(archive: Path) -> str:
     """sha256 of the archive, remembered by path, size and mtime so a multi-GB file is read once."""
-    index_file = cache_root() / "pulsar2-packages.json"
+    index_file = cache_root() / "pulsar2-archives.json"
     stat = archive.stat()
     key = f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
     try:
@@ -74,12 +74,12 @@ def find(spec: str, *, prepare: bool = True) -> Toolchain:
         binary = find_binary(path)
         if binary is None:
             raise UserError(f"PULSAR2_PACKAGE={spec} holds no bin/pulsar2; point it at the unpacked package")
-        return Toolchain("package", check_executable(str(binary), "PULSAR2_PACKAGE"), where=spec)
+        return Toolchain("archive", check_executable(str(binary), "PULSAR2_PACKAGE"), where=spec)
     if not path.is_file():
         raise UserError(f"PULSAR2_PACKAGE={spec} does not exist")
     if not path.name.endswith(ARCHIVES):
         raise UserError(f"PULSAR2_PACKAGE={spec} is neither a folder nor a .tar.gz archive")
-    target = cache_root() / f"pulsar2-package-{archive_hash(path)[:16]}"
+    target = cache_root() / f"pulsar2-archive-{archive_hash(path)[:16]}"
     if not target.is_dir():
         if not prepare:
             raise NotPrepared(f"{spec} is not unpacked yet; `nox -s toolchain` or the first build unpacks it")
@@ -88,4 +88,4 @@ def find(spec: str, *, prepare: bool = True) -> Toolchain:
     binary = find_binary(target)
     if binary is None:
         raise UserError(f"PULSAR2_PACKAGE={spec} holds no bin/pulsar2 (looked in {target})")
-    return Toolchain("package", check_executable(str(binary), "PULSAR2_PACKAGE"), where=spec)
+    return Toolchain("archive", check_executable(str(binary), "PULSAR2_PACKAGE"), where=spec)

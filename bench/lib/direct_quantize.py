@@ -6,13 +6,11 @@ staging. Runs in the GPTQ environment: python direct_quantize.py MODEL OUTPUT CA
 
 import os
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("GPTQMODEL_CPU_WORKERS", "2")
 
-from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, load_rows  # noqa: E402
-from axera_pipeline.gptq.prompts import encode_row  # noqa: E402
+from axera_pipeline.gptq.datasets_io import DEFAULT_CALIB, load_rows
+from axera_pipeline.gptq.model_prompts import encode_row
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""One-off experiments behind BENCHMARKS.md sections (`nox -s experiment -- NAME`)."""

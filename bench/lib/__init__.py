@@ -1,0 +1,1 @@
+"""Shared by the benchmarks and experiments; its scripts run as `python -m bench.lib.NAME`."""
