@@ -76,7 +76,7 @@ def has_rsync(host: Host) -> bool:
 
 def shows_progress() -> list[str]:
     """rsync's one-line progress of the whole copy (its --info=progress2 came with rsync 3.1)."""
-    done = subprocess.run(["rsync", "--version"], capture_output=True, text=True)
+    done = subprocess.run(["rsync", "--version"], capture_output=True, text=True, stdin=subprocess.DEVNULL)
     found = re.search(r"version\s+(\d+)\.(\d+)", done.stdout)
     return ["--info=progress2"] if found and (int(found[1]), int(found[2])) >= (3, 1) else []
 
@@ -117,6 +117,7 @@ def copy_with_scp(
             [scp, "-q", *host.options, *host.shared, str(package / item.name), f"{host.name}:{part}"],
             capture_output=True,
             text=True,
+            stdin=subprocess.DEVNULL,
         )
         if done.returncode != 0:
             raise UserError(f"scp of {item.name} to {host.name} failed: {last_line(done.stderr)}")

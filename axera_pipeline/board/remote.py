@@ -3,10 +3,16 @@
 `ssh`, `rsync` and `scp` come from PATH, so the user's ~/.ssh/config, agent and jump hosts work as
 they do for them; `--ssh-config FILE` is ssh's `-F`. One connection is shared by every command of a
 run (ssh's ControlMaster, in a private folder) and closed at the end.
+
+None of them reads this process's standard input (it comes from /dev/null): what the user types
+during a run never reaches the board, and a run without a terminal (CI) behaves as one with. The
+tunnel to axllm's port opens no session on the board: it is a forward the shared connection adds
+(`ssh -O forward`) and cancels, or, without a shared connection, an `ssh -N` of its own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import shutil
 import socket
@@ -41,6 +47,36 @@ def quote(path: str) -> str:
     return shlex.quote(path)
 
 
+class Tunnel:
+    """A local port forwarded to the board: added to the shared connection, or an ssh -N process."""
+
+    def __init__(self, local_port: int, *, cancel: list[str] | None = None, process=None):
+        self.local_port = local_port
+        self.cancel = cancel
+        self.process: subprocess.Popen | None = process
+
+    def wait_open(self, where: str, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise UserError(f"the SSH tunnel to {where} failed: {last_line(self.process.stderr.read())}")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.local_port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise UserError(f"the SSH tunnel to {where} did not open within {within:.0f} s")
+
+    def close(self) -> None:
+        if self.cancel is not None:
+            subprocess.run(self.cancel, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+            self.cancel = None
+        if self.process is not None:
+            self.process.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)
+            self.process = None
+
+
 class Host:
     """A place to run shell scripts: the board over SSH, or this machine."""
 
@@ -59,7 +95,9 @@ class LocalHost(Host):
     local = True
 
     def run(self, script: str, *, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(
+            ["sh", "-c", script], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
         if check and done.returncode != 0:
             raise UserError(f"`{script.split(';')[0][:80]}` failed here: {last_line(done.stderr)}")
         return done
@@ -100,7 +138,11 @@ class SshHost(Host):
     def run(self, script: str, *, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess:
         try:
             done = subprocess.run(
-                [*self.ssh_command(), self.name, script], capture_output=True, text=True, timeout=timeout
+                [*self.ssh_command(), self.name, script],
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
             )
         except subprocess.TimeoutExpired:
             raise UserError(f"{self.name} did not answer within {timeout:.0f} s") from None
@@ -110,33 +152,52 @@ class SshHost(Host):
             raise UserError(f"`{script.split(';')[0][:80]}` failed on {self.name}: {last_line(done.stderr)}")
         return done
 
-    def tunnel(self, remote_port: int) -> tuple[subprocess.Popen, int]:
-        """`ssh -L` to the board's port on a free local one, so no port has to be open on the board."""
+    def tunnel(self, remote_port: int) -> Tunnel:
+        """The board's port on a free local one, so no port has to be open on the board."""
         local_port = free_port()
-        forward = f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}"
-        process = subprocess.Popen(
-            [*self.ssh_command("-N", "-o", "ExitOnForwardFailure=yes", "-L", forward), self.name],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+        forward = ["-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}"]
+        if self.control is not None:
+            # The shared connection adds the forward itself: no client stays, no session opens.
+            self.control_command("forward", *forward)
+            tunnel = Tunnel(local_port, cancel=[*self.ssh_command("-O", "cancel", *forward), self.name])
+        else:
+            process = subprocess.Popen(
+                [*self.ssh_command("-N", "-o", "ExitOnForwardFailure=yes", *forward), self.name],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            tunnel = Tunnel(local_port, process=process)
+        try:
+            tunnel.wait_open(f"{self.name}:{remote_port}")
+        except BaseException:
+            tunnel.close()
+            raise
+        return tunnel
+
+    def control_command(self, command: str, *extra: str) -> None:
+        """`ssh -O <command>` to the shared connection (opened first if it is not up yet)."""
+        self.run("true", timeout=60)
+        done = subprocess.run(
+            [*self.ssh_command("-O", command, *extra), self.name],
+            capture_output=True,
             text=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise UserError(
-                    f"the SSH tunnel to {self.name}:{remote_port} failed: {last_line(process.stderr.read())}"
-                )
-            with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", local_port)) == 0:
-                    return process, local_port
-            time.sleep(0.1)
-        process.terminate()
-        raise UserError(f"the SSH tunnel to {self.name}:{remote_port} did not open within 30 s")
+        if done.returncode != 0:
+            raise UserError(f"the SSH tunnel to {self.name} failed: {last_line(done.stderr)}")
 
     def close(self) -> None:
         if self.control is None:
             return
-        subprocess.run([*self.ssh_command("-O", "exit"), self.name], capture_output=True, timeout=30)
+        subprocess.run(
+            [*self.ssh_command("-O", "exit"), self.name],
+            capture_output=True,
+            timeout=30,
+            stdin=subprocess.DEVNULL,
+        )
         shutil.rmtree(self.control, ignore_errors=True)
 
 

@@ -307,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def keep(running: server.Server, host: Host) -> None:
     if running.tunnel is not None:
-        running.tunnel.terminate()
+        running.tunnel.close()
     port = running.port
     if host.local:
         say(

@@ -4,15 +4,13 @@ CMM back after one, ax-llm issue #60), also on Ctrl-C."""
 
 from __future__ import annotations
 
-import contextlib
-import subprocess
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
 from axera_pipeline.board import axllm_log
-from axera_pipeline.board.remote import Host, SshHost, quote
+from axera_pipeline.board.remote import Host, SshHost, Tunnel, quote
 from axera_pipeline.common.cli import UserError
 
 LOG = ".axllm.log"
@@ -27,7 +25,7 @@ class Server:
     pid: int
     port: int  # on the board
     url: str  # as this machine reaches it
-    tunnel: subprocess.Popen | None = None
+    tunnel: Tunnel | None = None
 
     def log_text(self) -> str:
         return self.host.run(f"cat {quote(self.run_dir)}/{LOG} 2>/dev/null", check=False).stdout
@@ -38,9 +36,7 @@ class Server:
     def stop(self) -> bool:
         """SIGTERM, then wait for it to exit; False when it is still running after STOP_WAIT_S."""
         if self.tunnel is not None:
-            self.tunnel.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.tunnel.wait(timeout=10)
+            self.tunnel.close()
         tries = STOP_WAIT_S * 5
         script = (
             f"kill -TERM {self.pid} 2>/dev/null || exit 0; i=0; while [ $i -lt {tries} ]; do "
@@ -65,11 +61,11 @@ def start(host: Host, model_dir: str, run_dir: str, port: int, say) -> Server:
     stop_leftover(host, run_dir)
     tunnel, url = None, f"http://127.0.0.1:{port}"
     if isinstance(host, SshHost):
-        tunnel, local = host.tunnel(port)
-        url = f"http://127.0.0.1:{local}"
+        tunnel = host.tunnel(port)
+        url = f"http://127.0.0.1:{tunnel.local_port}"
     if healthy(url):  # an answer before we start anything: someone else's server holds the port
         if tunnel is not None:
-            tunnel.terminate()
+            tunnel.close()
         raise UserError(
             f"port {port} on {host.name} already answers /health (another axllm?): pass another --port"
         )
@@ -83,7 +79,7 @@ def start(host: Host, model_dir: str, run_dir: str, port: int, say) -> Server:
         pid = int(host.run(script).stdout.strip().splitlines()[-1])
     except BaseException:
         if tunnel is not None:
-            tunnel.terminate()
+            tunnel.close()
         stop_leftover(host, run_dir)
         raise
     say(f"axllm serve {model_dir} --port {port} started on {host.name} (pid {pid}, log {run_dir}/{LOG})")
