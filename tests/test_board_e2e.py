@@ -73,7 +73,7 @@ def test_make_board_reports_every_figure(made_all, tiny_hunyuan, ssh_boards, tmp
     done = run_cmd(["make", "board", "HOST=board-full", f"DIR={made_all}", f"ARGS={args}"], timeout=900)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
     said = done.stdout + done.stderr
-    assert "axllm's HunYuan template gives the model verify's token ids on all 32 rows" in said
+    assert "the board gives the model verify's token ids on all 32 rows (HunYuan template)" in said
     assert "with rsync" in said and "loaded in" in said
     report = made_all.with_name("ax650-board")
     f = read_json(report / "board.json")
@@ -232,15 +232,29 @@ def test_a_package_that_fails_check_package_is_not_copied(made_all, ssh_boards, 
     assert not (tmp_path / "remote").exists()
 
 
-@pytest.mark.parametrize("case", ["tokenizer_type", "embedding", "cmm"])
+@pytest.mark.parametrize(
+    ("name", "hint"), [("Llama3", ""), ("hunyuan", " (the name is HunYuan: case counts)")]
+)
+def test_a_tokenizer_type_axllm_does_not_register_stops_before_copying(
+    name, hint, made_all, ssh_boards, tmp_path
+):
+    """axllm's LLM.Init would fail on the board (create_tokenizer): nothing is copied or started."""
+    package = editable_copy(made_all, tmp_path)
+    config = read_json(package / "config.json")
+    config["tokenizer_type"] = name
+    (package / "config.json").write_text(json.dumps(config))
+    rehash(package)
+    remote = tmp_path / "remote"
+    line = one_error(board(package, "board-full", ssh_boards.config, remote))
+    assert "would not load on the board, so nothing is copied" in line
+    assert f"tokenizer_type {name!r} is not registered in axllm, LLM.Init fails{hint}" in line
+    assert not remote.exists() and fake_servers() == []
+
+
+@pytest.mark.parametrize("case", ["embedding", "cmm"])
 def test_the_server_dies_while_loading(case, made_all, ssh_boards, tmp_path, board_env):
     package = editable_copy(made_all, tmp_path)
-    if case == "tokenizer_type":
-        config = read_json(package / "config.json")
-        config["tokenizer_type"] = "Llama3"
-        (package / "config.json").write_text(json.dumps(config))
-        expected = "create_tokenizer(Llama3) failed (axllm does not know this tokenizer_type"
-    elif case == "embedding":
+    if case == "embedding":
         layer0 = next(package.glob("*_l0_together.axmodel"))
         graph = read_json(layer0)
         graph["hidden_size"] = 128  # layers built for another width than config.json's table

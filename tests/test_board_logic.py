@@ -9,8 +9,8 @@ import struct
 from pathlib import Path
 
 import pytest
-from helpers import axllm_tokenizer
 
+from axera_pipeline.common import axllm_tokenizer
 from axera_pipeline.common import package_layout as layout
 from axera_pipeline.common.cli import UserError
 from axera_pipeline.toolchain.package import (
@@ -53,7 +53,7 @@ def folder_with(tmp_path: Path, tokenizer: dict | None = None, **files) -> Path:
     return folder
 
 
-def read_back(tmp_path: Path, converted: tokenizer_txt.TokenizerTxt) -> axllm_tokenizer.BoardTokenizer:
+def read_back(tmp_path: Path, converted: tokenizer_txt.TokenizerTxt) -> axllm_tokenizer.Tokenizer:
     path = tmp_path / "tokenizer.txt"
     path.write_text(converted.text(), encoding="utf-8")
     return axllm_tokenizer.read(path)
@@ -68,10 +68,10 @@ def test_byte_level_bpe_is_type_3_with_merges_in_rank_order(tmp_path):
     )
     board = read_back(tmp_path, tokenizer_txt.convert(folder))
     assert board.kind == 3
-    assert board.tokens == ["<s>", "</s>", "a", "b", "Ġ", "ab", "Ġab", "<|end|>"]
-    assert board.merges == {("a", "b"): 0, ("Ġ", "ab"): 1}
-    assert board.special == [0, 1, 7] and board.stop == [1, 7] and board.prefix == []
-    assert axllm_tokenizer.ranked_bpe("Ġab", board.merges) == ["Ġab"]
+    assert board.tokens == [t.encode() for t in ["<s>", "</s>", "a", "b", "Ġ", "ab", "Ġab", "<|end|>"]]
+    assert board.ranks == {("a", "b"): 0, ("Ġ", "ab"): 1}
+    assert board.special == [0, 1, 7] and board.stop == [1, 7] and board.prefix == [0]
+    assert board.encode(" ab<|end|>") == [0, 6, 7]
 
 
 def test_sentencepiece_model_is_type_0(tmp_path):
@@ -95,8 +95,8 @@ def test_sentencepiece_model_is_type_0(tmp_path):
     ]
     board = read_back(tmp_path, tokenizer_txt.convert(folder))
     assert board.kind == 0
-    assert board.token_bytes[:3] == [b"<unk>", b" the", b"<0x41>"] and board.token_bytes[4] == b"<img>"
-    assert board.scores[1] == -1.5 and board.piece_types[:3] == [2, 1, 6] and board.piece_types[4] == 4
+    assert board.pieces[:3] == [(b"<unk>", 0.0, 2), (b" the", -1.5, 1), (b"<0x41>", 0.0, 6)]
+    assert board.pieces[3] == (b"<unused_3>", 0.0, 5) and board.pieces[4] == (b"<img>", 0.0, 4)
 
 
 def test_tiktoken_and_vocab_only_are_type_1(tmp_path):
@@ -105,11 +105,11 @@ def test_tiktoken_and_vocab_only_are_type_1(tmp_path):
         tmp_path, {"added_tokens": [{"id": 3, "content": "<|eot|>"}]}, hy__tiktoken=ranks + "\n"
     )
     board = read_back(tmp_path, tokenizer_txt.convert(folder))
-    assert board.kind == 1 and board.token_bytes == [b"a", b"b", b" ab", b"<|eot|>"]
-    assert axllm_tokenizer.greedy_longest_match(b"b ab", board.token_bytes) == [1, 2]
+    assert board.kind == 1 and board.tokens == [b"a", b"b", b" ab", b"<|eot|>"]
+    assert board.encode(b"b ab<|eot|>") == [1, 2, 3]  # greedy longest match, not ranked BPE
     vocab_only = {**BYTE_LEVEL, "model": {"type": "BPE", "vocab": BYTE_LEVEL["model"]["vocab"], "merges": []}}
     board = read_back(tmp_path, tokenizer_txt.convert(folder_with(tmp_path / "v", vocab_only)))
-    assert board.kind == 1 and board.token_bytes[6] == b" ab" and board.prefix == [0]
+    assert board.kind == 1 and board.tokens[6] == b" ab" and board.prefix == [0]
 
 
 def test_sentencepiece_style_tokenizer_json_is_type_0_with_ranked_scores(tmp_path):
@@ -141,10 +141,10 @@ def test_sentencepiece_style_tokenizer_json_is_type_0_with_ranked_scores(tmp_pat
         },
     }
     board = read_back(tmp_path, tokenizer_txt.convert(folder_with(tmp_path, tokenizer)))
-    assert board.kind == 0 and board.piece_types[:4] == [2, 3, 6, 1]
-    assert board.scores[7] > board.scores[8] > board.scores[9]
-    assert axllm_tokenizer.sentencepiece_bpe(" hey", board) == [9]
-    assert axllm_tokenizer.sentencepiece_bpe("heyA", board) == [8, 2]
+    assert board.kind == 0 and [kind for _, _, kind in board.pieces[:4]] == [2, 3, 6, 1]
+    assert board.pieces[7][1] > board.pieces[8][1] > board.pieces[9][1]
+    assert board.encode(" hey") == [9]
+    assert board.encode("heyA") == [8, 2]
 
 
 @pytest.mark.parametrize(
@@ -166,11 +166,16 @@ def test_tokenizers_axllm_cannot_read_get_one_clear_line(tmp_path, tokenizer, me
         tokenizer_txt.convert(folder_with(tmp_path, tokenizer))
 
 
-def test_a_token_with_a_newline_is_refused(tmp_path):
-    bad = json.loads(json.dumps(BYTE_LEVEL))
-    bad["added_tokens"].append({"id": 8, "content": "line\nbreak"})
+def test_a_token_with_a_newline_is_written_only_in_byte_level_form(tmp_path):
+    odd = json.loads(json.dumps(BYTE_LEVEL))
+    odd["added_tokens"].append({"id": 8, "content": "line\nbreak"})
+    forms = tokenizer_txt.forms(folder_with(tmp_path, odd))
+    assert [f.form for f in forms] == ["3-bytelevel", "1"]  # raw type 3 would need a line with a newline
+    board = read_back(tmp_path, forms[0])
+    assert board.tokens[8] == "lineĊbreak".encode() and board.encode("line\nbreak") == [0, 8]
+    odd["model"]["vocab"]["x\ny"] = 9
     with pytest.raises(UserError, match="holds a newline"):
-        tokenizer_txt.convert(folder_with(tmp_path, bad))
+        tokenizer_txt.from_byte_level_bpe(folder_with(tmp_path / "n", odd), odd, added_byte_level=False)
 
 
 def test_axllm_model_name_turns_on_its_hy_mt_handling():
@@ -223,8 +228,19 @@ def test_hf_subfolder_carries_both_transformers_spellings():
     assert tok == {"tokenizer_class": "PreTrainedTokenizerFast", "additional_special_tokens": ["<a>"]}
 
 
+CHATML = {
+    **BYTE_LEVEL,
+    "added_tokens": [
+        *BYTE_LEVEL["added_tokens"],
+        {"id": 8, "content": "<|im_start|>", "special": True},
+        {"id": 9, "content": "<|im_end|>", "special": True},
+    ],
+}
+
+
 def minimal_package(folder: Path, **config_changes) -> Path:
-    """A package as the rules read it: 2 layers, 8 x 4 bf16 embeddings, a type 3 tokenizer.txt."""
+    """A package as the rules read it: 2 layers, 10 x 4 bf16 embeddings, a type 3 tokenizer.txt whose
+    special tokens hold the ChatML markers of its tokenizer_type."""
     folder.mkdir(parents=True, exist_ok=True)
     config = {
         "model_name": "m",
@@ -232,17 +248,17 @@ def minimal_package(folder: Path, **config_changes) -> Path:
         "axmodel_num": 2,
         "filename_post_axmodel": "m_post.axmodel",
         "url_tokenizer_model": "tokenizer.txt",
-        "tokenizer_type": "HunYuan",
+        "tokenizer_type": "Qwen2_5",
         "filename_tokens_embed": "e.bin",
-        "tokens_embed_num": 8,
+        "tokens_embed_num": 10,
         "tokens_embed_size": 4,
         **config_changes,
     }
     (folder / "config.json").write_text(json.dumps(config))
     for name in ("m_p128_l0_together.axmodel", "m_p128_l1_together.axmodel", "m_post.axmodel"):
         (folder / name).write_text("graph")
-    (folder / "e.bin").write_bytes(bytes(8 * 4 * 2))
-    src = folder_with(folder.parent, BYTE_LEVEL, generation_config__json='{"eos_token_id": 1}')
+    (folder / "e.bin").write_bytes(bytes(10 * 4 * 2))
+    src = folder_with(folder.parent, CHATML, generation_config__json='{"eos_token_id": 1}')
     (folder / "tokenizer.txt").write_text(tokenizer_txt.convert(src).text())
     (folder / "post_config.json").write_text(json.dumps(axllm_config.post_config({})))
     return folder
@@ -281,9 +297,9 @@ def test_tokenizer_txt_problems(tmp_path):
     lines = good.split("\n")
     (folder / "tokenizer.txt").write_text("\n".join(lines[:6]) + "\n")
     assert any("(truncated)" in p for p in check.check(folder, python_demo=False).problems)
-    (folder / "tokenizer.txt").write_text("\n".join([lines[0], "3 2 0", lines[2], *lines[3:]]))
+    (folder / "tokenizer.txt").write_text("\n".join([lines[0], "5 3 0", lines[2], *lines[3:]]))
     assert any("line 3 holds" in p for p in check.check(folder, python_demo=False).problems)
-    (folder / "tokenizer.txt").write_text("\n".join([lines[0], "3 0 0", "0 1 7", *lines[3:]]))
+    (folder / "tokenizer.txt").write_text("\n".join([lines[0], "5 0 0", "0 1 7 8 9", *lines[3:]]))
     assert any("no stop ids" in p for p in check.check(folder, python_demo=False).problems)
 
 

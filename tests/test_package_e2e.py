@@ -129,14 +129,18 @@ def test_tokenizer_txt_reads_back_as_the_board_reads_it(
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["type"] == 3 and report["vocab_match"] is True
     assert report["vocab_size"][0] == report["vocab_size"][1]
-    assert set(report["bpe_agreement"]) == {"zh", "en", "fr", "de", "es", "ja", "ko", "ru", "pt"}
-    assert all(v == 1.0 for v in report["bpe_agreement"].values()), report["mismatches"]
+    # tokenizer.axera's encoder, not Hugging Face's: on these tiny vocabularies its ASCII-only pre-split
+    # still gives every sentence Hugging Face's ids, in every language of the calibration set.
+    assert set(report["agreement"]) == {"zh", "en", "fr", "de", "es", "ja", "ko", "ru", "pt"}
+    assert all(v == 1.0 for v in report["agreement"].values()), report["mismatches"]
+    assert report["lossless"] is True
     eos = read_json(source / "generation_config.json")["eos_token_id"]
     assert set([eos] if isinstance(eos, int) else eos) <= set(report["stop"])
     greedy = report["type1_copy"]
-    assert greedy["vocab_match"] is True and 0.0 < greedy["greedy_token_agreement"] <= 1.0
-    record_property("type1_greedy_agreement", greedy)
-    print(f"\n{model}: type 1 greedy longest match agrees with BPE on {greedy}")
+    assert greedy["vocab_match"] is True and greedy["lossless"] is True
+    assert min(greedy["agreement"].values()) < 1.0  # greedy longest match is not ranked BPE
+    record_property("type1_greedy_agreement", greedy["agreement"])
+    print(f"\n{model}: type 1 greedy longest match gives Hugging Face's ids on {greedy['agreement']}")
 
 
 @pytest.fixture(scope="session")
@@ -249,17 +253,38 @@ def test_the_package_readme_states_template_memory_and_boards(built_ax650):
     ].endswith(" 0")
 
 
-def test_a_template_axllm_does_not_render_is_loud_everywhere(quantized_hunyuan, tmp_path):
+def test_a_tokenizer_type_whose_markers_the_vocabulary_lacks_stops_the_build(quantized_hunyuan, tmp_path):
+    """The HunYuan model as Qwen3: its vocabulary has no <|im_start|>, which the board would encode as
+    byte pieces on every prompt. That stops the build before pulsar2, in one line."""
     out = tmp_path / "ax650"
     env = {"PULSAR2_BIN": str(FAKES / "pulsar2")}
     args = ["--input", str(quantized_hunyuan), "--output", str(out), "--axllm-tokenizer-type", "Qwen3"]
     done = run_cmd(["nox", "-s", "build-ax650", "--", *args], env=env)
+    assert done.returncode != 0
+    line = next(ln for ln in (done.stdout + done.stderr).splitlines() if ln.startswith("build: error:"))
+    assert "keeps axllm's Qwen3 prompt intact" in line and "<|im_start|> becomes" in line
+    assert "at a time (log: build.log)" not in done.stdout and not out.exists()  # pulsar2 never started
+
+
+def test_a_template_axllm_does_not_render_is_loud_everywhere(quantized_hunyuan, tmp_path):
+    """A base model (no chat template): axllm still wraps every prompt in its HunYuan template, which
+    keeps its markers here but is not what the model was trained on. The build goes on, loudly."""
+    base = tmp_path / "base" / "gptq-int4"
+    shutil.copytree(quantized_hunyuan, base)
+    config = read_json(base / "tokenizer_config.json")
+    config.pop("chat_template", None)
+    (base / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False))
+    (base / "chat_template.jinja").unlink(missing_ok=True)
+    out = tmp_path / "ax650"
+    env = {"PULSAR2_BIN": str(FAKES / "pulsar2")}
+    done = run_cmd(["nox", "-s", "build-ax650", "--", "--input", str(base), "--output", str(out)], env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     said = done.stdout + done.stderr
-    assert "[build] WARNING: the model is prompted in HunYuan's markers" in said
-    assert "--axllm-tokenizer-type" in said
-    assert "**WARNING:** the model is prompted in HunYuan's markers" in (out / "README.md").read_text()
+    assert "[build] WARNING: the model has no chat template" in said and "--axllm-tokenizer-type" in said
+    assert "**WARNING:** the model has no chat template" in (out / "README.md").read_text()
     checked = check_package(out)
     assert checked.returncode == 0, checked.stdout
-    warning = next(ln for ln in checked.stdout.splitlines() if ln.startswith("WARNING"))
-    assert "as Qwen3" in warning and "a format it was not trained on" in warning
+    warnings = [ln for ln in checked.stdout.splitlines() if ln.startswith("WARNING")]
+    assert any("as HunYuan" in w and "a format it was not trained on" in w for w in warnings), warnings
+    # verify prompted the base model with plain text: no row reaches it on the board as verify's ids.
+    assert any("token ids (measured now): 0/32 held-out rows" in w for w in warnings), warnings

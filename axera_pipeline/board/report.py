@@ -89,7 +89,7 @@ def interval(block: dict | None) -> str:
 def markdown(f: dict[str, Any]) -> str:
     agree, template, profile, deploy = f["agreement"], f["template"], f["chip_profile"], f["deploy"]
     if template.get("checked"):
-        what = "token ids" if template["level"] == "tokens" else "prompt text"
+        what = "token ids" if template["level"] == "ids" else "prompt text"
         prompt = f"{template['agree']}/{template['rows']} rows give verify's {what}"
     else:
         prompt = f"not checked: {template.get('why', '')}"

@@ -23,11 +23,13 @@ from axera_pipeline.board import axllm_log, client, deploy, report, server
 from axera_pipeline.board.remote import Host, LocalHost, SshHost
 from axera_pipeline.common import atomic, manifest
 from axera_pipeline.common.basics import sayer
+from axera_pipeline.common.checkpoint import has_tokenizer
 from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.common.gptq_call import run_json
 from axera_pipeline.common.messages import question_messages
 from axera_pipeline.common.paths import DATA
 from axera_pipeline.toolchain.package import check as package_check
+from axera_pipeline.toolchain.package import id_check
 
 PROG = "board"
 DEFAULT_EVAL = DATA / "eval" / "heldout_translation.jsonl"
@@ -80,18 +82,11 @@ class Package:
     def axmodel_mib(self) -> float:
         return sum(p.stat().st_size for p in self.folder.glob("*.axmodel")) / 2**20
 
-    def prefix_ids(self) -> list[int]:
-        """tokenizer.txt's line 3 after the special and stop ids: what axllm prepends to every prompt."""
-        lines = (self.folder / self.config["url_tokenizer_model"]).read_text(encoding="utf-8").split("\n")
-        special, stop, prefix = (int(x) for x in lines[1].split())
-        ids = [int(x) for x in lines[2].split()]
-        return ids[special + stop : special + stop + prefix]
-
 
 def load_package(folder: Path) -> Package:
     if not folder.is_dir():
         raise UserError(f"package {folder} does not exist; build it first (make build-ax650)")
-    found = package_check.check(folder, python_demo=False)
+    found = package_check.check(folder, python_demo=False, ids=False)  # measured before any request
     if not found.ok:
         raise UserError(f"{folder} would not load on the board, so nothing is copied: {found.problems[0]}")
     for warning in found.warnings:
@@ -123,25 +118,25 @@ def gptq_python() -> str:
 
 
 def template_agreement(package: Package, rows_file: Path, limit: int) -> dict:
-    """Before any request: does axllm's template give the model verify's token ids, row by row?"""
+    """Before any request: does the board give the model verify's token ids, row by row? axllm's
+    template encoded as tokenizer.axera encodes it with the package's own tokenizer.txt."""
     hf = package_check.hf_subfolder(package.folder)
-    if hf is None:
-        return {
-            "checked": False,
-            "why": "the package has no Hugging Face subfolder (built with --no-python-demo?)",
-        }
+    if hf is None or not has_tokenizer(hf):
+        return {"checked": False, "why": "the package has no Hugging Face subfolder with a tokenizer"}
     name = package.config["tokenizer_type"]
-    args = [str(hf), "--name", name, "--prefix-ids", ",".join(map(str, package.prefix_ids()))]
-    args += ["--eval-set", str(rows_file), "--limit", str(limit)]
-    found = run_json(gptq_python(), "template_check", *args)
-    if found.get("checked") and found["agree"] < found["rows"]:
+    path = package.folder / package.config["url_tokenizer_model"]
+    found = id_check.measure_file(hf, name, path, gptq_python(), rows_file=rows_file, limit=limit)
+    if found is None:
+        return {"checked": False, "why": f"axllm's {name} format is not reproduced here"}
+    if found.agree < found.rows:
+        differ = found.rows - found.agree
         say(
-            f"WARNING: {found['rows'] - found['agree']} of {found['rows']} rows reach the model as other "
-            f"token ids than verify's: {found['first']['where']}"
+            f"WARNING: {differ} of {found.rows} rows reach the model as ids other than verify's: "
+            f"{found.first}"
         )
-    elif found.get("checked"):
-        say(f"axllm's {name} template gives the model verify's token ids on all {found['rows']} rows")
-    return found
+    else:
+        say(f"the board gives the model verify's token ids on all {found.rows} rows ({name} template)")
+    return {"checked": True, "level": "ids", **found.record()}
 
 
 def verify_translations(package: Package, given: Path | None) -> tuple[list[dict] | None, str, Path | None]:
@@ -270,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     request = {
         "hf_folder": str(package_check.hf_subfolder(package.folder) or ""),
         "name": package.config["tokenizer_type"],
-        "prefix": package.prefix_ids(),
+        "tokenizer_txt": str(package.folder / package.config["url_tokenizer_model"]),
         "rows": rows,
         "board": [r["text"] for r in replies],
         "emulated": emulated,

@@ -8,6 +8,7 @@ the preflight, the board step (host side) and the token-level check (GPTQ side) 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 
 Message = Mapping[str, str]
@@ -149,3 +150,23 @@ def writes_bos(name: str) -> bool:
     return can_render(name) and render(name, [{"role": "user", "content": "x"}]).startswith(
         (HY_BOS, "<bos>", "<s>")
     )
+
+
+# A conversation that makes every template write all its markers: a system turn, an answered turn,
+# a question (with and without the generation prompt).
+MARKER_PROBE = [
+    {"role": "system", "content": "s"},
+    {"role": "user", "content": "u"},
+    {"role": "assistant", "content": "a"},
+    {"role": "user", "content": "u"},
+]
+MARKER = re.compile(r"<[^<>\s]+>")
+
+
+def markers(name: str) -> list[str]:
+    """The special strings axllm's template for `name` writes literally (`<|im_start|>`, `<bos>`, ...):
+    each must reach the model as one token."""
+    if not can_render(name):
+        return []
+    text = render(name, MARKER_PROBE) + render(name, MARKER_PROBE, False)
+    return list(dict.fromkeys(MARKER.findall(text)))

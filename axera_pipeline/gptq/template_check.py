@@ -1,9 +1,11 @@
-"""Does axllm's prompt for a `tokenizer_type` give the model the tokens verify gave it? (GPTQ environment)
+"""Does the board give the model the token ids verify gave it? (GPTQ environment)
 
-For each held-out row: verify's prompt (the model's own chat template through transformers, encoded
-as `prompts.encode_row` encodes it) against axllm's (`common/chat_templates.py` for NAME, encoded by
-the model's tokenizer after the prefix ids tokenizer.txt prepends to every encode). Token ids when
-the folder has a tokenizer; the rendered text when it has only its configs. Prints one JSON object.
+For each held-out row: verify's ids (the model's own chat template through transformers, encoded as
+`model_prompts.encode_row` encodes it) against the board's (axllm's template for NAME, rendered by
+common/chat_templates.py and encoded by common/axllm_tokenizer.py with each candidate tokenizer.txt,
+as tokenizer.axera would). Per candidate: rows identical, the first difference, the markers that do
+not reach the model as one token. A folder with only its configs is compared at the level of the
+rendered text. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from axera_pipeline.common import chat_format, chat_templates
+from axera_pipeline.common import axllm_prompts, axllm_tokenizer, chat_format, chat_templates
 from axera_pipeline.common.checkpoint import has_tokenizer
 from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.common.messages import question_messages
@@ -23,11 +25,28 @@ PROG = "template-check"
 DEFAULT_ROWS = DATA / "eval" / "heldout_translation.jsonl"
 
 
+def candidate(text: str) -> tuple[str, Path]:
+    form, sep, path = text.partition("=")
+    if not sep or not form or not path:
+        raise ValueError(text)
+    return form, Path(path)
+
+
+candidate.__name__ = "FORM=PATH"
+
+
 def parse_args(argv: list[str] | None = None):
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument("folder", type=Path, help="a model folder, or a package's Hugging Face subfolder")
     p.add_argument("--name", required=True, help="axllm's tokenizer_type")
-    p.add_argument("--prefix-ids", default="", help="ids tokenizer.txt prepends, comma-separated")
+    p.add_argument(
+        "--tokenizer-txt",
+        type=candidate,
+        action="append",
+        default=[],
+        metavar="FORM=PATH",
+        help="a candidate tokenizer.txt, labelled (repeatable)",
+    )
     p.add_argument("--eval-set", default=str(DEFAULT_ROWS), help="translation rows (%(default)s)")
     p.add_argument("--limit", type=int, default=0, help="first N rows (0 = all)")
     return p.parse_args(argv)
@@ -96,26 +115,38 @@ def hf_text(template: str, messages: list[dict[str, str]], specials: dict[str, s
     return str(rendered)
 
 
-def compare(name: str, hf: list, axllm: list, level: str, show) -> dict[str, Any]:
+def compare(name: str, verify: list, board: list, level: str, show_verify, show_board) -> dict[str, Any]:
     agree, first = 0, None
-    for number, (theirs, ours) in enumerate(zip(hf, axllm, strict=True)):
+    for number, (theirs, ours) in enumerate(zip(verify, board, strict=True)):
         if theirs == ours:
             agree += 1
             continue
         if first is None:
             at = first_difference(ours, theirs)
-            hf_at, axllm_at = show(theirs, at), show(ours, at)
+            verify_at, board_at = show_verify(theirs, at), show_board(ours, at)
             first = {
                 "row": number,
                 "position": at,
-                "hf": hf_at,
-                "axllm": axllm_at,
-                "where": f"first at row {number}, position {at}: Hugging Face {hf_at}, axllm {axllm_at}",
+                "verify": verify_at,
+                "board": board_at,
+                "where": f"first at row {number}, position {at}: verify {verify_at}, the board {board_at}",
             }
-    return {"checked": True, "name": name, "level": level, "rows": len(hf), "agree": agree, "first": first}
+    return {"level": level, "rows": len(verify), "agree": agree, "first": first}
 
 
-def by_tokens(folder: Path, name: str, prefix: list[int], messages: list) -> dict[str, Any]:
+def load_board(path: Path) -> axllm_tokenizer.Tokenizer:
+    try:
+        return axllm_tokenizer.read(path)
+    except axllm_tokenizer.LoadError as exc:
+        raise UserError(f"{path}: axllm cannot load it ({exc})") from None
+
+
+def shown(text: bytes | str, ids: list[int]) -> str:
+    text = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    return f"{text!r} (ids {ids})"
+
+
+def by_ids(folder: Path, name: str, candidates: list[tuple[str, Path]], messages: list) -> dict[str, Any]:
     from transformers import AutoTokenizer
 
     from axera_pipeline.gptq.model_prompts import encode_row
@@ -124,39 +155,52 @@ def by_tokens(folder: Path, name: str, prefix: list[int], messages: list) -> dic
         tokenizer = AutoTokenizer.from_pretrained(folder)
     except Exception as exc:  # noqa: BLE001 - tokenizers raise many types; the user needs one line
         raise UserError(f"the tokenizer in {folder} does not load: {str(exc).splitlines()[0]}") from None
-    hf = [encode_row(tokenizer, {"messages": m}, 1_000_000, generation_prompt=True) for m in messages]
-    ours = [
-        prefix + tokenizer(chat_templates.render(name, m), add_special_tokens=False)["input_ids"]
-        for m in messages
-    ]
+    verify = [encode_row(tokenizer, {"messages": m}, 1_000_000, generation_prompt=True) for m in messages]
+    own = {m: tokenizer(m, add_special_tokens=False)["input_ids"] for m in chat_templates.markers(name)}
+    forms = []
+    for form, path in candidates:
+        board = load_board(path)
+        ids = [axllm_prompts.encode_chat(board, name, m) for m in messages]
 
-    def show(ids: list[int], at: int) -> str:
-        return (
-            repr(tokenizer.decode(ids[at : at + 3])) + f" (ids {ids[at : at + 3]})"
-            if at < len(ids)
-            else "(end)"
-        )
+        def show_verify(row: list[int], at: int) -> str:
+            return shown(tokenizer.decode(row[at : at + 3]), row[at : at + 3]) if at < len(row) else "(end)"
 
-    return compare(name, hf, ours, "tokens", show)
+        def show_board(row: list[int], at: int, board=board) -> str:
+            return shown(board.decode_ids(row[at : at + 3]), row[at : at + 3]) if at < len(row) else "(end)"
+
+        found = compare(name, verify, ids, "ids", show_verify, show_board)
+        markers = axllm_prompts.marker_ids(board, name)
+        found |= {
+            "form": form,
+            "path": str(path),
+            "prefix": board.prefix,
+            "lost": {m: b for m, b in markers.items() if len(own[m]) == 1 and b != own[m]},
+            "unknown_to_model": [m for m in markers if len(own[m]) != 1],
+            "problems": axllm_prompts.problems(board, name),
+        }
+        forms.append(found)
+    return {"checked": True, "name": name, "level": "ids", "rows": len(messages), "forms": forms}
 
 
 def by_text(folder: Path, name: str, messages: list) -> dict[str, Any]:
     template, specials = chat_format.model_template(folder), special_strings(folder)
-    hf = [hf_text(template, m, specials) for m in messages]
-    ours = [chat_templates.render(name, m) for m in messages]
+    verify = [hf_text(template, m, specials) for m in messages]
+    board = [chat_templates.render(name, m) for m in messages]
 
     def show(text: str, at: int) -> str:
         return repr(text[at : at + 40]) if at < len(text) else "(end)"
 
-    return compare(name, hf, ours, "text", show)
+    return {"checked": True, "name": name, **compare(name, verify, board, "text", show, show)}
 
 
-def check(folder: Path, name: str, prefix: list[int], rows: list[dict]) -> dict[str, Any]:
+def check(folder: Path, name: str, candidates: list[tuple[str, Path]], rows: list[dict]) -> dict[str, Any]:
     if not chat_templates.can_render(name):
         return {"checked": False, "name": name, "why": f"axllm's {name} format is not reproduced here"}
     messages = [question_messages(row) for row in rows]
     if has_tokenizer(folder):
-        return by_tokens(folder, name, prefix, messages)
+        if not candidates:
+            raise UserError("name the tokenizer.txt to check with --tokenizer-txt FORM=PATH")
+        return by_ids(folder, name, candidates, messages)
     return by_text(folder, name, messages)
 
 
@@ -164,10 +208,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if not (args.folder / "config.json").is_file() and not (args.folder / "tokenizer_config.json").is_file():
         raise UserError(f"{args.folder} holds neither config.json nor tokenizer_config.json")
-    prefix = [int(x) for x in args.prefix_ids.split(",") if x.strip()]
     rows = load_rows(args.eval_set, what="eval set")
     rows = rows[: args.limit] if args.limit else rows
-    print(json.dumps(check(args.folder, args.name, prefix, rows), ensure_ascii=False))
+    print(json.dumps(check(args.folder, args.name, args.tokenizer_txt, rows), ensure_ascii=False))
     return 0
 
 

@@ -9,7 +9,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from axera_pipeline.common import chat_templates
+from axera_pipeline.common import axllm_prompts, axllm_tokenizer, chat_templates
 from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.common.messages import question_messages
 
@@ -19,7 +19,7 @@ RESAMPLES = 1000
 
 def parse_args(argv: list[str] | None = None):
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("request", type=Path, help="JSON: hf_folder, name, prefix, rows, board, emulated")
+    p.add_argument("request", type=Path, help="JSON: hf_folder, name, tokenizer_txt, rows, board, emulated")
     return p.parse_args(argv)
 
 
@@ -59,13 +59,16 @@ def load_tokenizer(folder: str):
 
 
 def token_counts(tokenizer, request: dict[str, Any]) -> tuple[list[int], list[int]]:
-    """The prompt as the board encodes it (prefix ids, then axllm's template) and each answer."""
+    """Each prompt as the board encodes it (axllm's template through the package's tokenizer.txt),
+    and each answer's tokens by the model's tokenizer (the board streams text, not ids)."""
     name = request["name"]
-    prompts = []
-    for row in request["rows"]:
-        messages = question_messages(row)
-        text = chat_templates.render(name, messages) if chat_templates.can_render(name) else ""
-        prompts.append(len(request["prefix"]) + len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    board = axllm_tokenizer.read(Path(request["tokenizer_txt"]))
+    prompts = [
+        len(axllm_prompts.encode_chat(board, name, question_messages(row)))
+        if chat_templates.can_render(name)
+        else 0
+        for row in request["rows"]
+    ]
     answers = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in request["board"]]
     return prompts, answers
 

@@ -28,7 +28,7 @@ from axera_pipeline.toolchain.package import write as package_write
 from axera_pipeline.toolchain.pulsar2_run import stream
 
 PROG = "build"
-PACKAGE_FORMAT = 3  # 3: tokenizer_type from the chat template, no prefix BOS after a template's own
+PACKAGE_FORMAT = 4  # 4: tokenizer.txt's form measured against verify's ids (3: template-chosen type)
 
 
 def parse_args(argv: list[str] | None = None) -> Namespace:
@@ -109,11 +109,29 @@ def load_input(path: Path) -> checkpoint.Checkpoint:
     return ckpt
 
 
-def write_embeddings(ckpt: checkpoint.Checkpoint, stage: Path, python_demo: bool) -> None:
-    """The one packaging step that needs torch, run in the GPTQ environment as its own process."""
+def gptq_python() -> str:
     python = os.environ.get("GPTQ_ENV_PYTHON")
     if not python:
         raise UserError("packaging needs the GPTQ environment; run through `nox -s build-<chip>` or `make`")
+    return python
+
+
+def measure_token_ids(job: Plan) -> None:
+    """Every tokenizer.txt form against verify's ids, before pulsar2 starts: the package gets the best."""
+    job.package = package_write.measured(job.package, gptq_python())
+    chosen = job.package.chosen
+    others = [m for m in job.package.measured if m is not chosen]
+    tried = "; ".join(f"{m.key} {m.agree}/{m.rows}" + (" (loses markers)" if m.lost else "") for m in others)
+    also = f" (also tried: {tried})" if tried else ""
+    say(f"tokenizer.txt as {chosen.describe}: {chosen.figure()}{also}")
+    if chosen.agree is not None and chosen.agree < chosen.rows:
+        differ = chosen.rows - chosen.agree
+        say(f"WARNING: on {differ} held-out rows the board prompts the model otherwise than verify did")
+
+
+def write_embeddings(ckpt: checkpoint.Checkpoint, stage: Path, python_demo: bool) -> None:
+    """The one packaging step that needs torch, run in the GPTQ environment as its own process."""
+    python = gptq_python()
     cmd = [
         python,
         "-m",
@@ -132,7 +150,7 @@ def write_embeddings(ckpt: checkpoint.Checkpoint, stage: Path, python_demo: bool
 
 def check_package(stage: Path, python_demo: bool) -> None:
     """The same check as `nox -s check-package`: a package that would not load is a failed build."""
-    report = package_check.check(stage, python_demo=python_demo)
+    report = package_check.check(stage, python_demo=python_demo, ids=False)  # measured before pulsar2
     for warning in report.warnings:
         say(f"WARNING: {warning}")
     for note in report.notes:
@@ -290,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.force and manifest.is_up_to_date(output, job.inputs):
             say(f"{output} is up to date (inputs match its manifest.json); nothing to do, --force redoes it")
             return 0
+        measure_token_ids(job)
         text = job.ckpt.text_config
         embed_bytes = 6 * int(text.get("vocab_size", 0)) * int(text.get("hidden_size", 0))
         atomic.check_free_space(

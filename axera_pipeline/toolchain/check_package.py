@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from axera_pipeline.common.cli import Parser, UserError, run
@@ -15,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folder", type=Path, help="a chip build's folder, or one of Axera's releases")
     p.add_argument("--axllm-only", action="store_true", help="skip what only the Python demo reads")
     args = p.parse_args(argv)
-    report = check(args.folder, python_demo=False if args.axllm_only else None)
+    python = os.environ.get("GPTQ_ENV_PYTHON") or None  # nox passes it where the environment exists
+    report = check(args.folder, python_demo=False if args.axllm_only else None, gptq_python=python)
     for problem in report.problems:
         print(f"problem  {problem}", flush=True)
     for warning in report.warnings:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +28,7 @@ from axera_pipeline.common import resources as ram
 from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.common.gptq_call import run_json
 from axera_pipeline.toolchain import backends, model_types, npu_memory, profiles
-from axera_pipeline.toolchain.package import tokenizer_txt
+from axera_pipeline.toolchain.package import id_check
 
 PROG = "preflight"
 DEFAULT_CHIPS = ("ax650", "ax620e")
@@ -124,37 +123,36 @@ def model_type_check(config: dict[str, Any], args, environ) -> Check:
     return Check(found.status, "pulsar2 model type", found.detail)
 
 
-def prefix_ids(folder: Path, name: str) -> tuple[list[int], Check | None]:
-    """What tokenizer.txt will prepend to every encode, and whether axllm can read the tokenizer at all."""
-    if not checkpoint.has_tokenizer(folder):
-        return [], Check(
-            "note", "tokenizer.txt", "no tokenizer files here; converted and checked at the build"
-        )
+def token_id_checks(folder: Path, name: str, limit: int, gptq_python: str | None) -> list[Check]:
+    """Every tokenizer.txt form the board could get, its markers judged and, with the GPTQ environment,
+    its ids measured against verify's on the held-out rows: the one the build will write."""
     try:
-        converted = tokenizer_txt.convert(folder)
+        measured = id_check.measure(folder, name, gptq_python, limit=limit)
+        chosen = id_check.choose(measured, name)
     except UserError as exc:
-        return [], Check("fail", "tokenizer.txt", str(exc))
-    prefix = [] if chat_templates.writes_bos(name) else list(converted.prefix)
-    kind = tokenizer_txt.TYPE_NAMES[converted.kind]
-    return prefix, Check("ok", "tokenizer.txt", f"type {converted.kind} ({kind}), {converted.entries} tokens")
+        return [Check("fail", "token ids", str(exc))]
+    form = Check("ok", "tokenizer.txt", f"{chosen.describe}, {chosen.txt.entries} tokens")
+    if chosen.agree is None:
+        return [form, Check("note", "token ids", f"markers kept; {chosen.figure()}")]
+    status = "ok" if chosen.agree == chosen.rows else "warn"
+    return [form, Check(status, "token ids", f"{chosen.figure()} (every marker one token)")]
 
 
-def agreement(folder: Path, name: str, prefix: list[int], limit: int, gptq_python: str | None) -> Check:
-    """Run the token-level (or text-level) comparison in the GPTQ environment, where transformers is."""
+def text_agreement(folder: Path, name: str, limit: int, gptq_python: str | None) -> Check:
+    """A folder with only its configs: axllm's prompt text against the model's own template's."""
     if not gptq_python:
         return Check(
             "note",
             "template agreement",
             "not checked: the GPTQ environment is not built yet (the first `make quantize` builds it)",
         )
-    args = [str(folder), "--name", name, "--prefix-ids", ",".join(map(str, prefix)), "--limit", str(limit)]
     try:
-        found = run_json(gptq_python, "template_check", *args, timeout=600)
+        found = run_json(gptq_python, "template_check", str(folder), "--name", name, "--limit", str(limit))
     except UserError as exc:
         return Check("warn", "template agreement", f"not checked: {exc}")
     if not found["checked"]:
         return Check("note", "template agreement", f"not checked: {found['why']}")
-    what = "token ids" if found["level"] == "tokens" else "prompt text (no tokenizer files here)"
+    what = "prompt text (no tokenizer files here)"
     if found["agree"] == found["rows"]:
         return Check(
             "ok", "template agreement", f"{found['rows']}/{found['rows']} held-out rows: same {what}"
@@ -167,14 +165,6 @@ def agreement(folder: Path, name: str, prefix: list[int], limit: int, gptq_pytho
     )
 
 
-def axllm_markers(name: str) -> list[str]:
-    """The special strings axllm's template for `name` writes (`<|im_start|>`, `<bos>`, ...)."""
-    if not chat_templates.can_render(name):
-        return []
-    text = chat_templates.render(name, [{"role": "user", "content": "x"}])
-    return list(dict.fromkeys(re.findall(r"<[^<>\s]+>", text)))
-
-
 def template_checks(folder: Path, config: dict[str, Any], args, gptq_python: str | None) -> list[Check]:
     choice = chat_format.for_model(folder, chat_format.model_types(config), args.axllm_tokenizer_type or "")
     if choice.exact:
@@ -185,7 +175,7 @@ def template_checks(folder: Path, config: dict[str, Any], args, gptq_python: str
         first = Check("warn", "chat template", f"{choice.name}: {choice.warning()}")
     checks = [first]
     specials = chat_format.special_tokens(folder)
-    missing = [m for m in axllm_markers(choice.name) if specials and m not in specials]
+    missing = [m for m in chat_templates.markers(choice.name) if specials and m not in specials]
     if missing:
         checks.append(
             Check(
@@ -195,11 +185,9 @@ def template_checks(folder: Path, config: dict[str, Any], args, gptq_python: str
                 "split them into pieces",
             )
         )
-    prefix, converted = prefix_ids(folder, choice.name)
-    if converted:
-        checks.append(converted)
-    checks.append(agreement(folder, choice.name, prefix, args.limit, gptq_python))
-    return checks
+    if checkpoint.has_tokenizer(folder):
+        return checks + token_id_checks(folder, choice.name, args.limit, gptq_python)
+    return [*checks, text_agreement(folder, choice.name, args.limit, gptq_python)]
 
 
 def memory_checks(config: dict[str, Any], chips: list[profiles.Profile], args) -> list[Check]:

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from axera_pipeline.common import chat_format
+from axera_pipeline.common import axllm_prompts, axllm_tokenizer, chat_format, manifest
 from axera_pipeline.common import package_layout as layout
+from axera_pipeline.common.checkpoint import has_tokenizer
+from axera_pipeline.toolchain.package import id_check
 
 REQUIRED = {
     "template_filename_axmodel": str,
@@ -356,8 +358,46 @@ def check_template(folder: Path, tokenizer_type: str, report: Report) -> None:
         report.warnings.append(own.warning())
 
 
-def check(folder: Path, *, python_demo: bool | None = None) -> Report:
-    """Everything axllm and the demo read. python_demo: True requires it, None checks it when present."""
+def check_prompts(path: Path, name: str, report: Report) -> axllm_tokenizer.Tokenizer | None:
+    """tokenizer.txt read and encoded as tokenizer.axera does: the name axllm must register, the
+    template's markers that must stay one token each, the BOS that must not come twice."""
+    try:
+        board = axllm_tokenizer.read(path)
+    except axllm_tokenizer.LoadError as exc:
+        report.problems.append(f"{path.name}: axllm cannot load it ({exc})")
+        return None
+    report.problems += axllm_prompts.problems(board, name)
+    return board
+
+
+def check_token_ids(folder: Path, config: dict, report: Report, gptq_python: str | None) -> None:
+    """How many held-out rows the board gives the model verify's ids for: measured now where the GPTQ
+    environment is there, else as the build recorded it."""
+    name, path = config["tokenizer_type"], folder / config["url_tokenizer_model"]
+    hf = hf_subfolder(folder)
+    if gptq_python and hf is not None and has_tokenizer(hf):
+        found = id_check.measure_file(hf, name, path, gptq_python)
+        if found is not None:
+            line = f"token ids (measured now): {found.figure()}"
+            (report.warnings if found.agree != found.rows else report.notes).append(line)
+            return
+    recorded = (((manifest.read(folder) or {}).get("result") or {}).get("package") or {}).get("token_ids")
+    chosen = (recorded or {}).get("chosen") or {}
+    if chosen.get("agree") is not None:
+        line = f"token ids (recorded at build): {chosen['agree']}/{chosen['rows']} held-out rows give the "
+        line += "model verify's token ids" + (f"; {chosen['first']}" if chosen.get("first") else "")
+        (report.warnings if chosen["agree"] != chosen["rows"] else report.notes).append(line)
+        return
+    report.notes.append(
+        "token ids: not compared with verify's (no GPTQ environment here and none recorded at build)"
+    )
+
+
+def check(
+    folder: Path, *, python_demo: bool | None = None, ids: bool = True, gptq_python: str | None = None
+) -> Report:
+    """Everything axllm and the demo read. python_demo: True requires it, None checks it when present;
+    ids: say how the board's ids compare with verify's (measured with gptq_python, else as recorded)."""
     report = Report()
     if not folder.is_dir():
         report.problems.append(f"{folder} is not a folder")
@@ -366,15 +406,13 @@ def check(folder: Path, *, python_demo: bool | None = None) -> Report:
     if config is not None:
         check_layers(folder, config, report)
         check_embeddings(folder, config, report)
-        url = config["url_tokenizer_model"]
+        url, name = config["url_tokenizer_model"], config["tokenizer_type"]
         if check_path("url_tokenizer_model", url, report):
+            before = len(report.problems)
             check_tokenizer_txt(folder / url, config["tokens_embed_num"], report)
-        if config["tokenizer_type"] not in chat_format.registered():
-            report.notes.append(
-                f"tokenizer_type {config['tokenizer_type']!r} is not among the names known to be registered "
-                f"in axllm ({', '.join(chat_format.registered())})"
-            )
-        check_template(folder, config["tokenizer_type"], report)
+            if len(report.problems) == before and check_prompts(folder / url, name, report) and ids:
+                check_token_ids(folder, config, report, gptq_python)
+        check_template(folder, name, report)
         check_post_config(folder, config, report)
     if python_demo is not False:
         check_python_demo(folder, config, report, python_demo)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from axera_pipeline.common import package_layout as layout
 from axera_pipeline.common.chat_format import Choice
 from axera_pipeline.toolchain.npu_memory import MIB, Fit, Need
+from axera_pipeline.toolchain.package.id_check import Measured
 
 
 def text(
@@ -20,6 +21,7 @@ def text(
     command: str,
     python_demo: bool,
     template: Choice,
+    token_ids: Measured,
     need: Need,
     fits: list[Fit],
 ) -> str:
@@ -65,20 +67,27 @@ def text(
         lines += [
             f"Built with `--no-python-demo`: `{layout.EMBED_NPY}` is left out, so only axllm can run it.",
         ]
-    lines += ["", *template_section(template), "", *memory_section(need, fits)]
+    lines += ["", *template_section(template, token_ids), "", *memory_section(need, fits)]
     lines += ["", f"`{layout.MANIFEST}` records every file's sha256 and how it was built.", ""]
     return "\n".join(lines)
 
 
-def template_section(template: Choice) -> list[str]:
+def template_section(template: Choice, token_ids: Measured) -> list[str]:
     lines = ["## Chat template on the board", ""]
     if template.exact:
-        return [
-            *lines,
+        lines.append(
             f"axllm prompts the model as `{template.name}` (`tokenizer_type` in `{layout.CONFIG}`), the "
-            f"model's own format: {template.describe} ({template.reason}).",
-        ]
-    return [*lines, f"**WARNING:** {template.warning()}."]
+            f"model's own format: {template.describe} ({template.reason})."
+        )
+    else:
+        lines.append(f"**WARNING:** {template.warning()}.")
+    return [
+        *lines,
+        "",
+        f"`{layout.TOKENIZER_TXT}` is written as {token_ids.describe}: {token_ids.figure()} (every "
+        "template marker one token; measured with axllm's tokenizer code reproduced in Python, "
+        "`manifest.json` lists every form tried).",
+    ]
 
 
 def memory_section(need: Need, fits: list[Fit]) -> list[str]:

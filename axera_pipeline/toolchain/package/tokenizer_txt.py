@@ -2,10 +2,15 @@
 
 The format (docs/package.md; tokenizer.axera's tests/convert_tokenizer.py and its reader): line 1
 `430 <type>`; line 2 `<n_special> <n_stop> <n_prefix>`; line 3 those ids; then the body of the type:
-- 3, Hugging Face byte-level BPE: `<vocab_len> <merge_len>`, the raw token strings in id order, the merges;
+- 3, Hugging Face BPE: `<vocab_len> <merge_len>`, the token strings in id order, the merges;
 - 1, tiktoken-style: `<N>`, then each token's bytes in base64, the line index being the id;
 - 0, SentencePiece: `<N>`, then `<base64 piece> <score> <piece type>` per id (`▁` written as a space).
 Lines end in `\\n` only (the reader uses getline), so no token may hold a newline.
+
+A tokenizer usually allows more than one form (`forms`): a byte-level BPE as type 3 with every line
+as it is (Axera's converter), as type 3 with the added tokens' lines in byte-level form (so that the
+board, which finds special tokens by their decoded text, finds `<｜hy_User｜>`), or as type 1. Which
+one the board encodes like the model is measured, not assumed (package/id_check.py).
 """
 
 from __future__ import annotations
@@ -29,6 +34,16 @@ TYPE_NAMES = {
 }
 
 
+# The forms a tokenizer.txt can take, by key: what each is, in a user's words.
+FORMS = {
+    "3-bytelevel": "huggingface BPE (type 3), added tokens in byte-level form",
+    "3": "huggingface BPE (type 3), every line as it is",
+    "1": "tiktoken (type 1), each token's bytes",
+    "0": "sentencepiece (type 0)",
+    "3-spaces": "huggingface BPE (type 3) in its ▁ mode",
+}
+
+
 @dataclass
 class TokenizerTxt:
     kind: int
@@ -37,6 +52,12 @@ class TokenizerTxt:
     prefix: list[int]
     body: list[str] = field(repr=False)
     entries: int = 0  # tokens in the vocabulary
+    form: str = ""  # a key of FORMS
+    bos: list[int] = field(default_factory=list)  # what the tokenizer puts before plain text
+
+    @property
+    def describe(self) -> str:
+        return FORMS.get(self.form, TYPE_NAMES[self.kind])
 
     def text(self) -> str:
         head = [
@@ -133,20 +154,64 @@ def _in_id_order(ids: dict[str, int], what: str, *, raw_lines: bool = True) -> l
     return [by_id.get(i, f"<|unused_{i}|>") for i in range(size)]
 
 
-def from_byte_level_bpe(folder: Path, tokenizer: dict) -> TokenizerTxt:
-    ids = _ids_of(tokenizer)
-    vocab = _in_id_order(ids, "tokenizer.json")
+def merge_lines(tokenizer: dict) -> list[str]:
     merges: list[str] = []
     for merge in tokenizer["model"].get("merges", []):
         pair = merge.split(" ", 1) if isinstance(merge, str) else list(merge)
-        if len(pair) != 2 or " " in pair[0] or " " in pair[1]:
+        if len(pair) != 2 or " " in pair[0] or " " in pair[1] or "\n" in pair[0] + pair[1]:
             raise UserError(f"tokenizer.json: merge {merge!r} cannot be written as `left right`")
         merges.append(f"{pair[0]} {pair[1]}")
+    return merges
+
+
+def byte_level(text: str) -> str:
+    """A string as a byte-level vocabulary spells it: each UTF-8 byte as GPT-2's character for it."""
+    table = bytes_to_unicode()
+    return "".join(table[b] for b in text.encode("utf-8"))
+
+
+def from_byte_level_bpe(folder: Path, tokenizer: dict, *, added_byte_level: bool) -> TokenizerTxt:
+    """Type 3. The board finds a special token by decoding its line through GPT-2's byte table, which
+    drops every character outside it: with added_byte_level the added tokens' lines are spelled in
+    that table, so they decode to their own text; without, they are written as they are."""
+    ids = _ids_of(tokenizer)
+    by_id = {i: token for token, i in ids.items()}
+    if added_byte_level:
+        by_id |= {int(a["id"]): byte_level(a["content"]) for a in tokenizer.get("added_tokens", [])}
+    vocab = _in_id_order({token: i for i, token in by_id.items()}, "tokenizer.json")
+    merges = merge_lines(tokenizer)
     body = [f"{len(vocab)} {len(merges)}", *vocab, *merges]
-    # Like Axera's converter for this type: no prefix ids (chat templates write their own BOS).
+    prefix = prefix_ids(tokenizer)
+    form = "3-bytelevel" if added_byte_level else "3"
     return TokenizerTxt(
-        HUGGINGFACE, special_ids(tokenizer), stop_ids(folder, ids), [], body, entries=len(vocab)
+        HUGGINGFACE, special_ids(tokenizer), stop_ids(folder, ids), prefix, body, len(vocab), form, prefix
     )
+
+
+def from_spaces_bpe(folder: Path, tokenizer: dict) -> TokenizerTxt:
+    """Type 3 for a SentencePiece-style BPE (`▁` for spaces, byte fallback): the board's ▁ mode."""
+    ids = _ids_of(tokenizer)
+    vocab = _in_id_order(ids, "tokenizer.json")
+    merges = merge_lines(tokenizer)
+    body = [f"{len(vocab)} {len(merges)}", *vocab, *merges]
+    return TokenizerTxt(
+        HUGGINGFACE,
+        special_ids(tokenizer),
+        stop_ids(folder, ids),
+        prefix_ids(tokenizer),
+        body,
+        entries=len(vocab),
+        form="3-spaces",
+        bos=prefix_ids(tokenizer),
+    )
+
+
+def spaces_mode(tokenizer: dict) -> bool:
+    """The board runs type 3 in its ▁ mode when over 1024 tokens start with `▁`, eight times `Ġ`'s."""
+    vocab = (tokenizer.get("model") or {}).get("vocab") or {}
+    space = sum(1 for t in vocab if t.startswith("\u2581"))
+    gpt2 = sum(1 for t in vocab if t.startswith("\u0120"))
+    return space > 1024 and space > gpt2 * 8
 
 
 def from_tiktoken(folder: Path, ranks_file: Path, tokenizer: dict) -> TokenizerTxt:
@@ -165,8 +230,9 @@ def from_tiktoken(folder: Path, ranks_file: Path, tokenizer: dict) -> TokenizerT
         ids[added["content"]] = int(added["id"])
     size = max(by_id) + 1
     body = [str(size), *(base64.b64encode(by_id.get(i, b"")).decode() for i in range(size))]
+    prefix = prefix_ids(tokenizer)
     return TokenizerTxt(
-        TIKTOKEN, special_ids(tokenizer), stop_ids(folder, ids), prefix_ids(tokenizer), body, size
+        TIKTOKEN, special_ids(tokenizer), stop_ids(folder, ids), prefix, body, size, "1", prefix
     )
 
 
@@ -183,8 +249,9 @@ def from_vocab_only(folder: Path, tokenizer: dict, vocab_ids: dict[str, int]) ->
             by_id[i] = token.encode()
     size = max(by_id) + 1
     body = [str(size), *(base64.b64encode(by_id.get(i, b"")).decode() for i in range(size))]
+    prefix = prefix_ids(tokenizer)
     return TokenizerTxt(
-        TIKTOKEN, special_ids(tokenizer), stop_ids(folder, ids), prefix_ids(tokenizer), body, size
+        TIKTOKEN, special_ids(tokenizer), stop_ids(folder, ids), prefix, body, size, "1", prefix
     )
 
 
@@ -196,7 +263,11 @@ def from_sentencepiece(folder: Path, model_file: Path, tokenizer: dict) -> Token
         i = int(added["id"])
         ids[added["content"]] = i
         if i >= len(body_pieces):  # tokens added on top of the model (e.g. gemma3's image token)
-            body_pieces += [("", 0.0, sentencepiece_model.UNUSED)] * (i - len(body_pieces))
+            # A hole gets a piece of its own: an empty one would make the board read the line's score
+            # as its piece and keep the previous line's type.
+            body_pieces += [
+                (f"<unused_{n}>", 0.0, sentencepiece_model.UNUSED) for n in range(len(body_pieces), i)
+            ]
             body_pieces.append((added["content"], 0.0, sentencepiece_model.USER_DEFINED))
     return _sentencepiece_txt(folder, tokenizer, ids, body_pieces)
 
@@ -217,6 +288,8 @@ def _sentencepiece_txt(
         prefix_ids(tokenizer),
         [str(len(lines)), *lines],
         len(lines),
+        "0",
+        prefix_ids(tokenizer),
     )
 
 
@@ -280,28 +353,51 @@ def _is_byte_level(tokenizer: dict) -> bool:
     return has(tokenizer.get("pre_tokenizer")) or (tokenizer.get("decoder") or {}).get("type") == "ByteLevel"
 
 
-def convert(folder: Path) -> TokenizerTxt:
-    """Pick the type from the files, as Axera's converter does, and write the matching body."""
+def forms(folder: Path) -> list[TokenizerTxt]:
+    """Every tokenizer.txt this folder's tokenizer can be written as, the likeliest to agree first."""
     tokenizer_json = folder / "tokenizer.json"
     tokenizer = load_json(tokenizer_json) if tokenizer_json.is_file() else {}
-    if (folder / "tokenizer.model").is_file():
-        return from_sentencepiece(folder, folder / "tokenizer.model", tokenizer)
-    tiktoken = sorted(folder.glob("*.tiktoken"))
-    if tiktoken:
-        return from_tiktoken(folder, tiktoken[0], tokenizer)
     model = tokenizer.get("model") or {}
-    if model.get("type") == "BPE" and model.get("merges") and _is_byte_level(tokenizer):
-        return from_byte_level_bpe(folder, tokenizer)
-    if model.get("merges") and _sentencepiece_style(tokenizer):
-        return from_sentencepiece_json(folder, tokenizer)
-    if model.get("type") in ("WordLevel", "BPE") and model.get("vocab") and not model.get("merges"):
-        return from_vocab_only(folder, tokenizer, dict(model["vocab"]))
-    if (folder / "vocab.json").is_file() and not (folder / "merges.txt").is_file():
-        return from_vocab_only(folder, tokenizer, load_json(folder / "vocab.json"))
-    if not tokenizer:
-        raise UserError(f"{folder} has no tokenizer.json, tokenizer.model or *.tiktoken to convert")
-    raise UserError(
-        f"cannot write tokenizer.txt from {describe(tokenizer)} in {folder}: axllm reads byte-level BPE "
-        "(type 3), vocabulary-only/tiktoken (type 1) or SentencePiece (type 0: tokenizer.model, or a "
-        "SentencePiece BPE tokenizer.json)"
+    spaces = (
+        [lambda: from_spaces_bpe(folder, tokenizer)]
+        if model.get("merges") and _sentencepiece_style(tokenizer) and spaces_mode(tokenizer)
+        else []
     )
+    if (folder / "tokenizer.model").is_file():
+        makers = [lambda: from_sentencepiece(folder, folder / "tokenizer.model", tokenizer), *spaces]
+    elif tiktoken := sorted(folder.glob("*.tiktoken")):
+        makers = [lambda: from_tiktoken(folder, tiktoken[0], tokenizer)]
+    elif model.get("type") == "BPE" and model.get("merges") and _is_byte_level(tokenizer):
+        makers = [
+            lambda: from_byte_level_bpe(folder, tokenizer, added_byte_level=True),
+            lambda: from_byte_level_bpe(folder, tokenizer, added_byte_level=False),
+            lambda: from_vocab_only(folder, tokenizer, dict(model["vocab"])),
+        ]
+    elif model.get("merges") and _sentencepiece_style(tokenizer):
+        makers = [lambda: from_sentencepiece_json(folder, tokenizer), *spaces]
+    elif model.get("type") in ("WordLevel", "BPE") and model.get("vocab") and not model.get("merges"):
+        makers = [lambda: from_vocab_only(folder, tokenizer, dict(model["vocab"]))]
+    elif (folder / "vocab.json").is_file() and not (folder / "merges.txt").is_file():
+        makers = [lambda: from_vocab_only(folder, tokenizer, load_json(folder / "vocab.json"))]
+    elif not tokenizer:
+        raise UserError(f"{folder} has no tokenizer.json, tokenizer.model or *.tiktoken to convert")
+    else:
+        raise UserError(
+            f"cannot write tokenizer.txt from {describe(tokenizer)} in {folder}: axllm reads byte-level "
+            "BPE (type 3), vocabulary-only/tiktoken (type 1) or SentencePiece (type 0: tokenizer.model, "
+            "or a SentencePiece BPE tokenizer.json)"
+        )
+    made, unwritable = [], []
+    for make in makers:
+        try:
+            made.append(make())
+        except UserError as exc:  # a form this vocabulary cannot be written in (a newline in a token)
+            unwritable.append(str(exc))
+    if not made:
+        raise UserError(unwritable[0])
+    return made
+
+
+def convert(folder: Path) -> TokenizerTxt:
+    """The first form: what the package gets when the agreement with the model cannot be measured."""
+    return forms(folder)[0]

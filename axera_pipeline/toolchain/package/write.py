@@ -6,11 +6,11 @@ import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from axera_pipeline.common import atomic, chat_format, chat_templates
+from axera_pipeline.common import atomic, chat_format
 from axera_pipeline.common import package_layout as layout
 from axera_pipeline.common.checkpoint import Checkpoint
 from axera_pipeline.toolchain import npu_memory
-from axera_pipeline.toolchain.package import axllm_config, hf_folder, readme, tokenizer_txt
+from axera_pipeline.toolchain.package import axllm_config, hf_folder, id_check, readme, tokenizer_txt
 from axera_pipeline.toolchain.profiles import Profile
 
 
@@ -48,9 +48,14 @@ class Prepared:
 
     ckpt: Checkpoint
     options: PackageOptions
-    tokenizer: tokenizer_txt.TokenizerTxt
     template: chat_format.Choice
     name: str
+    chosen: id_check.Measured  # the tokenizer.txt form the board encodes most like the model
+    measured: tuple[id_check.Measured, ...]  # every form tried
+
+    @property
+    def tokenizer(self) -> tokenizer_txt.TokenizerTxt:
+        return self.chosen.txt
 
     @property
     def tokenizer_type(self) -> str:
@@ -58,14 +63,19 @@ class Prepared:
 
 
 def prepare(ckpt: Checkpoint, options: PackageOptions) -> Prepared:
+    """The template axllm will use, and the tokenizer.txt forms that keep its markers (in seconds, with
+    no GPTQ environment: a tokenizer the board would garble stops the build before pulsar2)."""
     template = chat_format.for_model(ckpt.path, chat_format.model_types(ckpt.config), options.tokenizer_type)
-    converted = tokenizer_txt.convert(ckpt.path)
-    if chat_templates.writes_bos(template.name):
-        # axllm prepends tokenizer.txt's prefix ids to every encode: a BOS there would follow the one
-        # the chat template writes, and the board would see two.
-        converted = replace(converted, prefix=[])
+    judged = id_check.measure(ckpt.path, template.name, None)
+    chosen = id_check.choose(judged, template.name)
     name = axllm_config.model_name(source_name(ckpt), options.model_name)
-    return Prepared(ckpt, options, converted, template, name)
+    return Prepared(ckpt, options, template, name, chosen, tuple(judged))
+
+
+def measured(package: Prepared, gptq_python: str | None) -> Prepared:
+    """The same, with every form measured against verify's ids in the GPTQ environment."""
+    found = id_check.measure(package.ckpt.path, package.tokenizer_type, gptq_python)
+    return replace(package, chosen=id_check.choose(found, package.tokenizer_type), measured=tuple(found))
 
 
 def memory(ckpt: Checkpoint, profile: Profile) -> npu_memory.Need:
@@ -125,6 +135,7 @@ def write(
             command=command,
             python_demo=options.python_demo,
             template=package.template,
+            token_ids=package.chosen,
             need=need,
             fits=npu_memory.fits_on(need, profile.chip),
         ),
@@ -133,6 +144,9 @@ def write(
         "model_name": name,
         "tokenizer_type": config["tokenizer_type"],
         "tokenizer_txt_type": tokenizer_txt.TYPE_NAMES[converted.kind],
+        "tokenizer_txt_form": package.chosen.key,
+        # The board's ids against verify's on the held-out rows, for the chosen form and every other.
+        "token_ids": {"chosen": package.chosen.record(), "forms": [m.record() for m in package.measured]},
         "tokens": converted.entries,
         "stop_ids": converted.stop,
         "prefix_ids": converted.prefix,
