@@ -156,6 +156,7 @@ BENCHMARKS = {
     "faults": "faults_bench",
     "preflight": "preflight_bench",
     "board": "board_bench",
+    "tokenizer_forms": "tokenizer_forms",
     "report": "benchmarks_md",
 }
 # Experiments kept to reproduce a BENCHMARKS.md section (bench/experiments/README.md); the scale-tuning

@@ -102,6 +102,14 @@ SECTIONS = [
         "The newest report under `$BUILD_DIR/*/*-board/`, copied here when `nox -s bench -- report` runs"
         " (or the stand-in's, `nox -s bench -- board`, until a board has run).",
     ),
+    (
+        "tokenizer_forms",
+        "9. What the board feeds the model: tokenizer.txt forms on real vocabularies",
+        "The build writes the form whose board ids keep most of verify's tokens with every template "
+        "marker one id (docs/package.md). Target: on the HY-MT-like model and the byte-level "
+        "vocabularies, at least 95% of the held-out rows identical; on SentencePiece ones, as many as "
+        "the board's encoder allows, with the cause stated.",
+    ),
 ]
 
 

@@ -38,11 +38,12 @@ HISTORY = [
             "<｜hy_place▁holder▁no▁2｜><｜hy_User｜>Bye<｜hy_Assistant｜>",
         ),
         ("Qwen3", USER, "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n"),
-        # Qwen3-family history loses its thinking (and is trimmed); SmolLM2 keeps the text as it is.
+        # axllm keeps an answer's thinking in a Qwen3 history (think_in_prompt), as SmolLM2 does; the
+        # earlier reading that stripped it was wrong (tests/fixtures/axera_tok/prompts.json, recorded).
         (
             "Qwen3",
             HISTORY,
-            "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\nHi!<|im_end|>\n"
+            "<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n<think>hmm</think>\n Hi!<|im_end|>\n"
             "<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n",
         ),
         (
@@ -60,7 +61,7 @@ HISTORY = [
         (
             "MiniCPM5",
             [{"role": "user", "content": "Hello /no_think"}],
-            "<s><|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n",
+            "<s><|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
         ),
         (
             "Gemma3",

@@ -10,6 +10,8 @@ import tarfile
 import pytest
 from conftest import FAKES, HELPERS, ROOT, read_json, run_cmd
 
+from axera_pipeline.toolchain.package import tokenizer_txt
+
 pytestmark = pytest.mark.e2e
 
 
@@ -288,3 +290,24 @@ def test_a_template_axllm_does_not_render_is_loud_everywhere(quantized_hunyuan, 
     assert any("as HunYuan" in w and "a format it was not trained on" in w for w in warnings), warnings
     # verify prompted the base model with plain text: no row reaches it on the board as verify's ids.
     assert any("token ids (measured now): 0/32 held-out rows" in w for w in warnings), warnings
+
+
+def test_check_package_prints_the_figure_and_fails_markers_the_board_loses(built_ax650, tmp_path):
+    """The built package states its agreement; the same package with tokenizer.txt as Axera's converter
+    writes it (type 3, special tokens as raw text: `｜` and `▁` are not in GPT-2's byte table, so the
+    board's decoder drops them and never finds the markers) fails in one line."""
+    done = check_package(built_ax650)
+    assert done.returncode == 0, done.stdout[-3000:]
+    figure = next(ln for ln in done.stdout.splitlines() if "token ids (measured now)" in ln)
+    assert "32/32 held-out rows give the model verify's token ids" in figure, figure
+    copy = tmp_path / "ax650"
+    shutil.copytree(built_ax650, copy)
+    raw = next(t for t in tokenizer_txt.forms(copy / "hf_tokenizer") if t.form == "3")
+    (copy / "tokenizer.txt").write_text(raw.text(), encoding="utf-8")
+    done = check_package(copy)
+    assert done.returncode != 0
+    found = problems(done)
+    assert len(found) == 1 and found[0].startswith(
+        "axllm's HunYuan markers do not survive tokenizer.txt ("
+    ), found
+    assert "<｜hy_User｜> becomes" in found[0] or "<｜hy_begin▁of▁sentence｜> becomes" in found[0]

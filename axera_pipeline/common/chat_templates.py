@@ -58,36 +58,35 @@ def _chatml(start: str, turns: Sequence[tuple[str, str]], answer: bool) -> str:
     return "".join(out)
 
 
-def chatml(bos: str = "", strip_thinking: bool = False) -> Callable[[Sequence[Message], bool], str]:
-    """Qwen2_5/Qwen3/Qwen3_5 (Qwen3Tokenizer.hpp), SmolLM2, MiniCPM4 (after `<s>`)."""
+def chatml(bos: str = "") -> Callable[[Sequence[Message], bool], str]:
+    """Qwen2_5/Qwen3/Qwen3_5 (Qwen3Tokenizer.hpp), SmolLM2, MiniCPM4 (after `<s>`). An answer's thinking
+    stays in the history: axllm sets think_in_prompt for every name but Gemma4 (src/runner/LLM_init.cpp;
+    the June 2026 Kylin-agent copy turns it off for the Qwen3 names, which only matters past one turn)."""
 
     def render(messages: Sequence[Message], generation_prompt: bool = True) -> str:
-        turns = [
-            (m["role"], remove_thinking(m["content"]))
-            if m["role"] == "assistant" and strip_thinking
-            else (m["role"], m["content"])
-            for m in messages
-        ]
+        turns = [(m["role"], m["content"]) for m in messages]
         return _chatml(bos, turns, _asks_for_answer(messages, generation_prompt))
 
     return render
 
 
 def minicpm5(messages: Sequence[Message], generation_prompt: bool = True) -> str:
-    """ChatML after `<s>`; a last user turn loses a `/no_think` or `/think` marker (MiniCPM5Tokenizer.hpp)."""
+    """ChatML after `<s>`; a last user turn loses a `/no_think` or `/think` marker, which then opens the
+    answer with an empty or an open think block (MiniCPM5Tokenizer.hpp, thinking mode unspecified)."""
     last_user = max((i for i, m in enumerate(messages) if m["role"] == "user"), default=-1)
-    turns = []
+    turns, opening = [], ""
     for i, m in enumerate(messages):
         content = m["content"]
         if m["role"] == "user" and i == len(messages) - 1:
-            for marker in ("/no_think", "/think"):
+            for marker, think in (("/no_think", "<think>\n\n</think>\n\n"), ("/think", "<think>\n")):
                 if marker in content:
-                    content = _strip(content.replace(marker, "", 1))
+                    content, opening = _strip(content.replace(marker, "", 1)), think
                     break
         elif m["role"] == "assistant" and not i > last_user >= 0:
             content = remove_thinking(content)
         turns.append((m["role"], content))
-    return _chatml("<s>", turns, _asks_for_answer(messages, generation_prompt))
+    asks = _asks_for_answer(messages, generation_prompt)
+    return _chatml("<s>", turns, asks) + (opening if asks else "")
 
 
 def gemma3(messages: Sequence[Message], generation_prompt: bool = True) -> str:
@@ -121,10 +120,7 @@ def gemma4(messages: Sequence[Message], generation_prompt: bool = True) -> str:
 # Names whose `tokenizer_type` renders a format reproduced here; the VL variants render text the same way.
 RENDERERS: dict[str, Callable[[Sequence[Message], bool], str]] = {
     "HunYuan": hunyuan,
-    **{
-        name: chatml(strip_thinking=True)
-        for name in ("Qwen3", "Qwen3VL", "Qwen3Omni", "Qwen3_5", "Qwen3_5VL")
-    },
+    **{name: chatml() for name in ("Qwen3", "Qwen3VL", "Qwen3Omni", "Qwen3_5", "Qwen3_5VL")},
     "Qwen2_5": chatml(),
     "SmolLM2": chatml(),
     **{name: chatml(bos="<s>") for name in ("MiniCPM4", "MiniCPMV4", "MiniCPMO4_5")},

@@ -11,6 +11,7 @@ rendered text. Prints one JSON object.
 from __future__ import annotations
 
 import json
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
@@ -115,9 +116,18 @@ def hf_text(template: str, messages: list[dict[str, str]], specials: dict[str, s
     return str(rendered)
 
 
+def kept(verify: list, board: list) -> int:
+    """How many of verify's tokens the board's sequence keeps, in order (the longest common blocks)."""
+    return sum(
+        block.size for block in SequenceMatcher(None, verify, board, autojunk=False).get_matching_blocks()
+    )
+
+
 def compare(name: str, verify: list, board: list, level: str, show_verify, show_board) -> dict[str, Any]:
-    agree, first = 0, None
+    agree, first, tokens, total = 0, None, 0, 0
     for number, (theirs, ours) in enumerate(zip(verify, board, strict=True)):
+        total += len(theirs)
+        tokens += kept(theirs, ours)
         if theirs == ours:
             agree += 1
             continue
@@ -131,7 +141,8 @@ def compare(name: str, verify: list, board: list, level: str, show_verify, show_
                 "board": board_at,
                 "where": f"first at row {number}, position {at}: verify {verify_at}, the board {board_at}",
             }
-    return {"level": level, "rows": len(verify), "agree": agree, "first": first}
+    share = round(tokens / total, 4) if total else 1.0
+    return {"level": level, "rows": len(verify), "agree": agree, "first": first, "token_share": share}
 
 
 def load_board(path: Path) -> axllm_tokenizer.Tokenizer:

@@ -1,7 +1,11 @@
 """Build a tiny random-weight causal LM with a real BPE tokenizer, fully offline.
 
 Runs inside the GPTQ environment (it needs torch, transformers and tokenizers).
-Usage: python make_tiny_model.py OUT_DIR [--model-type hunyuan_v1_dense|llama] [--layers N]
+Usage: python make_tiny_model.py OUT_DIR [--model-type hunyuan_v1_dense|llama] [--layers N] [--hy-mt]
+
+--hy-mt makes an HY-MT-like model: HY-MT1.5's special tokens (its fullwidth markers, pad and EOS), its
+chat template (tests/fixtures/models/HY-MT1.5-1.8B) and HunYuan-dense's pre-tokenizer (the regexes
+llama.cpp's llama-vocab.cpp gives for it), on the same kind of tiny byte-level BPE.
 """
 
 from __future__ import annotations
@@ -42,6 +46,26 @@ SPECIALS = {
     "llama": ["<pad>", "<s>", "<|im_end|>", "<unk>", "<|im_start|>"],
 }
 TEMPLATES = {"hunyuan_v1_dense": HUNYUAN_TEMPLATE, "llama": CHATML_TEMPLATE}
+ROOT = Path(__file__).resolve().parents[2]
+HY_MT = ROOT / "tests" / "fixtures" / "models" / "HY-MT1.5-1.8B"
+# HY-MT1.5's pad, BOS, EOS (the end of an answer) and unknown, then the template's markers.
+HY_MT_SPECIALS = [
+    "<｜hy_▁pad▁｜>",
+    "<｜hy_begin▁of▁sentence｜>",
+    "<｜hy_place▁holder▁no▁2｜>",
+    "<unk>",
+    "<｜hy_User｜>",
+    "<｜hy_Assistant｜>",
+    "<｜hy_place▁holder▁no▁3｜>",
+    "<｜hy_place▁holder▁no▁8｜>",
+]
+# HunYuan-dense's pre-tokenizer: digits in threes, CJK and kana runs, then words and punctuation.
+HUNYUAN_DENSE_SPLITS = [
+    r"\p{N}{1,3}",
+    "[\u4e00-\u9fa5\u3040-\u309f\u30a0-\u30ff]+",
+    r"[!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~][A-Za-z]+|[^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+"
+    r"| ?[\p{P}\p{S}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+",
+]
 
 
 def corpus(repo: Path) -> list[str]:
@@ -57,21 +81,28 @@ def corpus(repo: Path) -> list[str]:
     return lines
 
 
-def build_tokenizer(lines: list[str], vocab_size: int, model_type: str):
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def build_tokenizer(lines: list[str], vocab_size: int, model_type: str, hy_mt: bool = False):
+    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
+    specials = HY_MT_SPECIALS if hy_mt else SPECIALS[model_type]
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=False))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if hy_mt:
+        splits = [pre_tokenizers.Split(Regex(r), "isolated") for r in HUNYUAN_DENSE_SPLITS]
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [*splits, pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)]
+        )
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIALS[model_type],
+        special_tokens=specials,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(lines, trainer)
-    pad, bos, eos, unk, *markers = SPECIALS[model_type]
+    pad, bos, eos, unk, *markers = specials
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token=pad,
@@ -80,7 +111,12 @@ def build_tokenizer(lines: list[str], vocab_size: int, model_type: str):
         unk_token=unk,
         additional_special_tokens=markers,
     )
-    fast.chat_template = TEMPLATES[model_type]
+    if hy_mt:
+        fast.chat_template = json.loads((HY_MT / "tokenizer_config.json").read_text(encoding="utf-8"))[
+            "chat_template"
+        ]
+    else:
+        fast.chat_template = TEMPLATES[model_type]
     return fast
 
 
@@ -137,10 +173,10 @@ def main() -> None:
     parser.add_argument("--head-dim", type=int, default=64)
     parser.add_argument("--kv-heads", type=int, help="default: half the attention heads")
     parser.add_argument("--model-vocab", type=int, help="model vocab size (default: the tokenizer's)")
+    parser.add_argument("--hy-mt", action="store_true", help="HY-MT1.5's markers, template, pre-tokenizer")
     args = parser.parse_args()
 
-    repo = Path(__file__).resolve().parents[2]
-    tokenizer = build_tokenizer(corpus(repo), args.vocab, args.model_type)
+    tokenizer = build_tokenizer(corpus(ROOT), args.vocab, args.model_type, args.hy_mt)
     model = build_model(
         args.model_type,
         args.model_vocab or len(tokenizer),

@@ -384,9 +384,9 @@ def check_token_ids(folder: Path, config: dict, report: Report, gptq_python: str
     recorded = (((manifest.read(folder) or {}).get("result") or {}).get("package") or {}).get("token_ids")
     chosen = (recorded or {}).get("chosen") or {}
     if chosen.get("agree") is not None:
-        line = f"token ids (recorded at build): {chosen['agree']}/{chosen['rows']} held-out rows give the "
-        line += "model verify's token ids" + (f"; {chosen['first']}" if chosen.get("first") else "")
-        (report.warnings if chosen["agree"] != chosen["rows"] else report.notes).append(line)
+        found = id_check.Measured.from_record(chosen)
+        line = f"token ids (recorded at build): {found.figure()}"
+        (report.warnings if found.agree != found.rows else report.notes).append(line)
         return
     report.notes.append(
         "token ids: not compared with verify's (no GPTQ environment here and none recorded at build)"

@@ -6,6 +6,11 @@ axllm's template and encoded as the board encodes them, against the ids verify g
 GPTQ environment's template check). The package gets the form that agrees on most rows among those
 whose template markers all stay one token; a form that loses a marker is never chosen. Without the
 GPTQ environment only the markers are judged (standard library), and the first such form is taken.
+
+"Agrees best" is the share of verify's tokens the board's ids keep (in order), then the rows whose ids
+are identical: a form that splits one token per row (type 3 cutting `：\\n\\n` where the model has one
+token for it) is closer to the model than one whose greedy matches go wrong all along (type 1), though
+the latter may hit a few more rows exactly.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Measured:
     txt: TokenizerTxt | None  # None for a tokenizer.txt read from a folder as it is
     rows: int = 0
     agree: int | None = None  # rows whose ids are verify's; None when not measured
+    token_share: float | None = None  # of verify's tokens, the share the board's ids keep in order
     first: str = ""  # the first difference, in words
     lost: tuple[str, ...] = ()  # template markers that become pieces
     problems: tuple[str, ...] = ()
@@ -51,7 +57,23 @@ class Measured:
         if self.agree is None:
             return "agreement with verify's ids not measured (the GPTQ environment is not built)"
         said = f"{self.agree}/{self.rows} held-out rows give the model verify's token ids"
-        return said if self.agree == self.rows else f"{said}; {self.first}"
+        if self.agree == self.rows:
+            return said
+        return f"{said} ({self.token_share:.1%} of its tokens kept); {self.first}"
+
+    @classmethod
+    def from_record(cls, record: dict) -> Measured:
+        """A figure as manifest.json keeps it (the form itself is not kept)."""
+        return cls(
+            str(record.get("form", "")),
+            None,
+            rows=int(record.get("rows") or 0),
+            agree=record.get("agree"),
+            token_share=record.get("token_share"),
+            first=str(record.get("first") or ""),
+            lost=tuple(record.get("lost_markers") or ()),
+            problems=tuple(record.get("problems") or ()),
+        )
 
     def record(self) -> dict[str, object]:
         return {
@@ -59,6 +81,7 @@ class Measured:
             "describe": self.describe,
             "rows": self.rows,
             "agree": self.agree,
+            "token_share": self.token_share,
             "first": self.first,
             "lost_markers": list(self.lost),
             "problems": list(self.problems),
@@ -107,6 +130,7 @@ def from_check(key: str, txt: TokenizerTxt | None, form: dict) -> Measured:
         txt,
         rows=form["rows"],
         agree=form["agree"],
+        token_share=form["token_share"],
         first=(form["first"] or {}).get("where", ""),
         lost=tuple(form["lost"]),
         problems=tuple(form["problems"]),
@@ -148,7 +172,8 @@ def measure_file(
 
 
 def choose(measured: list[Measured], name: str) -> Measured:
-    """The usable form that agrees on most rows (the earlier form on a tie); none usable is an error."""
+    """The usable form that keeps most of verify's tokens, then most rows (the earlier form on a tie);
+    none usable is an error."""
     usable = [m for m in measured if m.usable]
     if not usable:
         worst = measured[0]
@@ -156,4 +181,4 @@ def choose(measured: list[Measured], name: str) -> Measured:
             f"no tokenizer.txt form this tokenizer allows keeps axllm's {name} prompt intact: "
             f"{worst.problems[0] if worst.problems else ', '.join(worst.lost)}"
         )
-    return max(usable, key=lambda m: (m.agree or 0, -usable.index(m)))
+    return max(usable, key=lambda m: (m.token_share or 0, m.agree or 0, -usable.index(m)))
