@@ -11,6 +11,7 @@ rendered text. Prints one JSON object.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,29 @@ def kept(verify: list, board: list) -> int:
     )
 
 
+def missed(verify: list, board: list) -> Counter:
+    """verify's tokens the board's sequences do not keep, counted once per row they are missed in."""
+    found: Counter = Counter()
+    for theirs, ours in zip(verify, board, strict=True):
+        kept_at: set[int] = set()
+        for block in SequenceMatcher(None, theirs, ours, autojunk=False).get_matching_blocks():
+            kept_at.update(range(block.a, block.a + block.size))
+        found.update({theirs[i] for i in range(len(theirs)) if i not in kept_at})
+    return found
+
+
+def joins(tokenizer, verify: list, board: list, special: list[int]) -> list[int]:
+    """Tokens ending or starting in whitespace that a fifth of the rows or more lose to the board's
+    ASCII-only pre-split (`：\\n\\n` cut in two): matched whole as special tokens, they reach the model as
+    verify's ids. A fifth: the prompt templates' own tokens, never one sentence's."""
+    found = []
+    for token, rows in missed(verify, board).most_common():
+        text = tokenizer.decode([token])
+        if rows * 5 >= len(verify) and token not in special and len(text) > 1 and text.strip() != text:
+            found.append(token)
+    return found
+
+
 def compare(name: str, verify: list, board: list, level: str, show_verify, show_board) -> dict[str, Any]:
     agree, first, tokens, total = 0, None, 0, 0
     for number, (theirs, ours) in enumerate(zip(verify, board, strict=True)):
@@ -188,6 +212,7 @@ def by_ids(folder: Path, name: str, candidates: list[tuple[str, Path]], messages
             "lost": {m: b for m, b in markers.items() if len(own[m]) == 1 and b != own[m]},
             "unknown_to_model": [m for m in markers if len(own[m]) != 1],
             "problems": axllm_prompts.problems(board, name),
+            "joins": joins(tokenizer, verify, ids, board.special) if verify != ids else [],
         }
         forms.append(found)
     return {"checked": True, "name": name, "level": "ids", "rows": len(messages), "forms": forms}

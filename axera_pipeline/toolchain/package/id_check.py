@@ -11,6 +11,11 @@ GPTQ environment only the markers are judged (standard library), and the first s
 are identical: a form that splits one token per row (type 3 cutting `：\\n\\n` where the model has one
 token for it) is closer to the model than one whose greedy matches go wrong all along (type 1), though
 the latter may hit a few more rows exactly.
+
+Where the board's ASCII-only pre-split cuts a token that ends in whitespace in most prompts (`：\\n\\n`,
+one token for Qwen's and Llama-3's tokenizers, in every HY-MT prompt), a `+joins` variant lists those
+tokens as special: the board matches special tokens in the text before it splits, so they stay one
+id. They are found on the calibration prompts and measured, like every form, on the held-out ones.
 """
 
 from __future__ import annotations
@@ -20,10 +25,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from axera_pipeline.common import axllm_prompts, axllm_tokenizer, chat_templates
+from axera_pipeline.common.checkpoint import has_tokenizer
 from axera_pipeline.common.cli import UserError
 from axera_pipeline.common.gptq_call import run_json
+from axera_pipeline.common.paths import DATA
 from axera_pipeline.toolchain.package import tokenizer_txt
 from axera_pipeline.toolchain.package.tokenizer_txt import TokenizerTxt
+
+CALIBRATION = DATA / "calibration" / "hy_mt_calibration.jsonl"
 
 
 @dataclass(frozen=True)
@@ -137,6 +146,32 @@ def from_check(key: str, txt: TokenizerTxt | None, form: dict) -> Measured:
     )
 
 
+JOIN_ROWS = 64  # calibration prompts the joins are found on
+
+
+def written(scratch: str, found: list[tuple[str, TokenizerTxt]]) -> dict[str, Path]:
+    paths = {}
+    for key, txt in found:
+        paths[key] = Path(scratch) / f"{key}.txt"
+        paths[key].write_text(txt.text(), encoding="utf-8")
+    return paths
+
+
+def with_joins(
+    folder: Path, name: str, gptq_python: str, found: list[tuple[str, TokenizerTxt]], scratch: str
+) -> list[tuple[str, TokenizerTxt]]:
+    """A `+joins` variant of each form whose markers survive but whose calibration prompts lose
+    whitespace-ending tokens to the board's pre-split."""
+    checked = run_check(folder, name, gptq_python, written(scratch, found), CALIBRATION, JOIN_ROWS)
+    if checked is None:
+        return []
+    return [
+        (f"{key}+joins", txt.with_joins(checked[key]["joins"]))
+        for key, txt in found
+        if checked[key].get("joins") and not checked[key]["lost"] and not checked[key]["problems"]
+    ]
+
+
 def measure(
     folder: Path,
     name: str,
@@ -151,11 +186,9 @@ def measure(
     if not gptq_python or not chat_templates.can_render(name):
         return [judged(key, txt, name) for key, txt in found]
     with tempfile.TemporaryDirectory(prefix="tokenizer-forms-") as scratch:
-        paths = {}
-        for key, txt in found:
-            paths[key] = Path(scratch) / f"{key}.txt"
-            paths[key].write_text(txt.text(), encoding="utf-8")
-        checked = run_check(folder, name, gptq_python, paths, rows_file, limit)
+        if has_tokenizer(folder):  # a config-only folder is compared as text: nothing to join
+            found += with_joins(folder, name, gptq_python, found, scratch)
+        checked = run_check(folder, name, gptq_python, written(scratch, found), rows_file, limit)
     if checked is None:
         return [judged(key, txt, name) for key, txt in found]
     return [from_check(key, txt, checked[key]) for key, txt in found]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from axera_pipeline.common.basics import load_json
@@ -54,10 +54,19 @@ class TokenizerTxt:
     entries: int = 0  # tokens in the vocabulary
     form: str = ""  # a key of FORMS
     bos: list[int] = field(default_factory=list)  # what the tokenizer puts before plain text
+    joined: list[int] = field(default_factory=list)  # vocabulary tokens listed as special: matched whole
 
     @property
     def describe(self) -> str:
-        return FORMS.get(self.form, TYPE_NAMES[self.kind])
+        base = FORMS.get(self.form, TYPE_NAMES[self.kind])
+        if self.joined:
+            base += f", {len(self.joined)} whitespace-ending tokens matched whole"
+        return base
+
+    def with_joins(self, ids: list[int]) -> TokenizerTxt:
+        """The same file with vocabulary tokens the board's pre-split would cut listed as special
+        tokens: tokenizer.axera matches those in the text before splitting, so they stay one id."""
+        return replace(self, special=[*self.special, *ids], joined=list(ids))
 
     def text(self) -> str:
         head = [
