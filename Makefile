@@ -33,8 +33,8 @@ preflight:  ## will MODEL build and fit on the board? (seconds; ARGS="--board ll
 quantize:  ## MODEL -> $(BUILD_DIR)/<name>/gptq-int$(BITS)
 	$(NOX) -s quantize -- --model $(MODEL) --bits $(BITS) $(ARGS)
 
-verify: $(QUANT)/manifest.json  ## measure the quantized model against MODEL; fails on bad accuracy
-	$(NOX) -s verify -- --reference $(MODEL) --quantized $(QUANT) $(ARGS)
+verify: $(QUANT)/manifest.json  ## measure the quantized model against MODEL on both chips' numerics, as `make all`
+	$(NOX) -s verify -- --reference $(MODEL) --quantized $(QUANT) $(EMULATE_CHIPS) $(ARGS)
 
 build-ax650: $(QUANT)/manifest.json  ## build for AX650 (quantizes first if needed)
 	$(NOX) -s build-ax650 -- --input $(QUANT) --output $(AX650) $(ARGS)

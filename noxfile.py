@@ -157,6 +157,7 @@ BENCHMARKS = {
     "preflight": "preflight_bench",
     "board": "board_bench",
     "tokenizer_forms": "tokenizer_forms",
+    "arithmetic": "arithmetic_bench",
     "report": "benchmarks_md",
 }
 # Experiments kept to reproduce a BENCHMARKS.md section (bench/experiments/README.md); the scale-tuning

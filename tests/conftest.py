@@ -213,15 +213,20 @@ def ssh_boards(gptq_python: str, tmp_path_factory):
     folder = tmp_path_factory.mktemp("boards")
     wrapper = folder / "axllm"
     # The board's own environment: a test sets the stand-in's FAKE_AXLLM_* there (ssh does not pass ours).
+    # The CMM the stand-in holds is the board's: one record per loaded process, kept when it is killed.
     wrapper.write_text(
-        f'#!/bin/sh\n[ -f "{folder}/fake-env" ] && . "{folder}/fake-env"\n'
+        f'#!/bin/sh\nexport FAKE_AXLLM_CMM_DIR="{folder}/cmm"\n'
+        f'[ -f "{folder}/fake-env" ] && . "{folder}/fake-env"\n'
         f'exec "{gptq_python}" "{FAKES / "axllm"}" "$@"\n'
     )
     wrapper.chmod(0o755)
     boards = sshd.start(folder / "sshd", wrapper)
     boards.fake_env = folder / "fake-env"
+    boards.cmm = folder / "cmm"
     yield boards
     boards.stop()
+    leaked = sorted(p.name for p in boards.cmm.glob("held-*.json")) if boards.cmm.is_dir() else []
+    assert leaked == [], f"a test run left the stand-in's CMM leaked (axllm killed without SIGINT): {leaked}"
 
 
 @pytest.fixture

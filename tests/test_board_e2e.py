@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKES, TINY_MODEL_THRESHOLDS, read_json, run_cmd
+from conftest import FAKES, ROOT, TINY_MODEL_THRESHOLDS, read_json, run_cmd
 
 from axera_pipeline.common import manifest
 
@@ -77,11 +77,20 @@ def test_make_board_reports_every_figure(made_all, tiny_hunyuan, ssh_boards, tmp
     assert "with rsync" in said and "loaded in" in said
     report = made_all.with_name("ax650-board")
     f = read_json(report / "board.json")
-    assert f["board"] == "board-full" and f["axllm"].startswith("axllm stand-in")
+    # axllm has no --version: the binary is named by its path and sha256.
+    assert (
+        f["board"] == "board-full" and "/axllm (sha256 " in f["axllm"] and "no version command" in f["axllm"]
+    )
     assert f["model"] == "tiny-hunyuan" and f["chip_profile"]["name"] == "ax650"
     assert f["load_s"] > 0 and f["cmm_left_mb"] is not None and f["cmm_used_mb"] is not None
     assert f["requests"] == 32 and f["ttft_s"]["p50"] > 0 and f["ttft_s"]["p95"] >= f["ttft_s"]["p50"]
     assert f["decode_tok_s"]["p50"] > 0 and f["axllm_log"]["requests_logged"] == 32
+    # axllm's own figures (the final chunk's usage), not the stream's first chunk, a decode step late.
+    assert (
+        f["ttft_s"]["source"] == "axllm's usage.ttft_ms"
+        and f["decode_tok_s"]["source"] == "axllm's usage.decode_tps"
+    )
+    assert f["ttft_s"]["first_chunk_p50"] > f["ttft_s"]["p50"]
     assert f["prompt_tokens"]["mean"] > 10
     for metric in ("chrf", "bleu"):
         low, high = f[metric]["ci95"]
@@ -122,19 +131,25 @@ def test_make_board_reports_every_figure(made_all, tiny_hunyuan, ssh_boards, tmp
     )
     assert planted.returncode == 0, planted.stdout[-3000:] + planted.stderr[-3000:]
     assert "nothing to copy" in planted.stdout + planted.stderr  # a second run copies nothing
-    assert "axllm keeps serving on board-full" in planted.stdout + planted.stderr
+    said = planted.stdout + planted.stderr
+    assert "axllm keeps serving on board-full" in said
     lowered = read_json(tmp_path / "planted" / "board.json")["agreement"]
     half = agreement["chrf_vs_emulated"]["score"] / 2
     assert lowered["chrf_vs_emulated"]["score"] < half, (lowered, agreement)
     assert lowered["exact"] < agreement["exact"]
-    running = fake_servers()
-    assert len(running) == 1
-    os.kill(int(running[0]), signal.SIGTERM)
-    for _ in range(50):
+    assert len(fake_servers()) == 1
+    # The printed stop command is SIGINT: axllm de-initialises and gives its CMM back.
+    command = said.split("stop it with `ssh board-full ", 1)[1].split("`", 1)[0]
+    assert command.startswith("kill -INT ")
+    stop = subprocess.run(
+        ["ssh", "-F", str(ssh_boards.config), "board-full", command], stdin=subprocess.DEVNULL
+    )
+    assert stop.returncode == 0
+    for _ in range(100):
         if not fake_servers():
             break
         time.sleep(0.2)
-    assert fake_servers() == []
+    assert fake_servers() == [] and not list(ssh_boards.cmm.glob("held-*.json"))
 
 
 def test_deploy_copies_once_resumes_and_checks_every_file(made_all, ssh_boards, tmp_path):
@@ -152,14 +167,19 @@ def test_deploy_copies_once_resumes_and_checks_every_file(made_all, ssh_boards, 
         # An interrupted copy: one file cut short, one never arrived. Only those two are copied again.
         cut = remote / "tokenizer.txt"
         cut.write_bytes(cut.read_bytes()[:100])
-        (remote / "README.md").unlink()
+        (remote / "post_config.json").unlink()
         resumed = deploy.deploy(host, made_all, str(remote), said.append)
-        assert sorted(resumed.copied) == ["README.md", "tokenizer.txt"]
+        assert sorted(resumed.copied) == ["post_config.json", "tokenizer.txt"]
     finally:
         host.close()
     for item in files:
         assert manifest.sha256_file(remote / item.name) == item.sha256, item.name
     assert sorted(p.name for p in remote.parent.iterdir()) == ["pkg"]
+    # Only what the board's runtime reads: no build log, no README, no float32 table for the demo.
+    held = {str(p.relative_to(remote)) for p in remote.rglob("*") if p.is_file()}
+    assert held == {f.name for f in files} and not {"build.log", "README.md"} & held
+    assert not any(name.endswith(".npy") for name in held)
+    assert (made_all / "build.log").is_file()
 
 
 def test_without_a_socket_folder_every_command_connects_on_its_own(ssh_boards, monkeypatch):
@@ -182,7 +202,7 @@ def test_without_rsync_on_the_board_scp_copies_and_checks(made_all, ssh_boards, 
     host = SshHost("board-no-rsync", ssh_boards.config)
     try:
         done = deploy.deploy(host, made_all, str(remote), lambda m: None)
-        assert done.method == "scp"
+        assert done.method == "scp"  # over SFTP, which this sshd serves
         (remote / "config.json").write_text("{}")
         again = deploy.deploy(host, made_all, str(remote), lambda m: None)
         assert again.copied == ["config.json"]
@@ -279,7 +299,7 @@ def test_a_request_that_times_out_stops_the_server(made_all, ssh_boards, tmp_pat
     assert fake_servers() == []
 
 
-def test_ctrl_c_stops_the_server_with_sigterm(made_all, ssh_boards, tmp_path, board_env):
+def test_ctrl_c_stops_the_server_with_sigint(made_all, ssh_boards, tmp_path, board_env):
     from conftest import Run
 
     board_env(FAKE_AXLLM_STALL="1")
@@ -292,5 +312,128 @@ def test_ctrl_c_stops_the_server_with_sigterm(made_all, ssh_boards, tmp_path, bo
     output = run.finish(timeout=300)
     assert run.proc.returncode in (130, 2), output[-3000:]
     assert "board: interrupted; the earlier output is unchanged" in output
-    assert "received signal 15, stopping server" in (tmp_path / "remote" / ".axllm.log").read_text()
+    log = (tmp_path / "remote" / ".axllm.log").read_text()
+    assert "received signal 2, stopping server" in log and "LLM deinit ok" in log
     assert fake_servers() == [] and not (tmp_path / "report").exists()
+    assert not list(ssh_boards.cmm.glob("held-*.json"))
+
+
+def test_an_axllm_that_ignores_sigint_is_killed_with_a_cmm_warning(made_all, ssh_boards, tmp_path, board_env):
+    """The escalation, and why it is the last resort: the killed stand-in keeps its CMM, as ax-llm #60
+    reports, and the next load on that board fails until a reboot (here: the record removed)."""
+    board_env(FAKE_AXLLM_IGNORE_SIGINT="1")
+    remote = tmp_path / "remote"
+    done = board(made_all, "board-full", ssh_boards.config, remote, "--sentences", "1", "--stop-timeout", "2")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert "WARNING: axllm did not stop on SIGINT within 2 s and was killed with SIGTERM" in said
+    assert "may keep its CMM until a reboot (ax-llm issue #60)" in said and fake_servers() == []
+    leaked = list(ssh_boards.cmm.glob("held-*.json"))
+    assert len(leaked) == 1
+    try:
+        board_env()
+        again = board(made_all, "board-full", ssh_boards.config, remote, "--sentences", "1")
+        line = one_error(again)
+        assert "axllm died while loading on board-full" in line and "AX_ENGINE_CreateHandle" in line
+    finally:
+        for record in leaked:
+            record.unlink()  # the reboot
+
+
+def test_typed_input_never_reaches_the_board(made_all, ssh_boards, tmp_path):
+    """What the user types during a run (here: a command line written to its stdin) is read by nothing
+    on the board: no ssh, rsync or scp reads this process's stdin, and the tunnel opens no session."""
+    marker = tmp_path / "typed-input-ran"
+    args = ["--package", str(made_all), "--host", "board-full", "--ssh-config", str(ssh_boards.config)]
+    args += ["--remote-dir", str(tmp_path / "remote"), "--sentences", "2", "--output", str(tmp_path / "r")]
+    local_tmp = tempfile.mkdtemp(prefix="bt-")
+    proc = subprocess.Popen(
+        ["nox", "-s", "board", "--", *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TMPDIR": local_tmp},
+    )
+    for _ in range(20):
+        proc.stdin.write(f"touch {marker}\n")
+    proc.stdin.flush()
+    try:
+        output, _ = proc.communicate(timeout=900)
+    finally:
+        shutil.rmtree(local_tmp, ignore_errors=True)
+    assert proc.returncode == 0, output[-3000:]
+    assert not marker.exists(), "a line typed during the run was run on the board"
+
+
+def test_a_prompt_longer_than_the_prefill_is_refused_before_copying(made_all, ssh_boards, tmp_path):
+    package = editable_copy(made_all, tmp_path)
+    config = read_json(package / "config.json")
+    config["prefill_max_token_num"] = 16
+    (package / "config.json").write_text(json.dumps(config))
+    rehash(package)
+    remote = tmp_path / "remote"
+    line = one_error(board(package, "board-full", ssh_boards.config, remote))
+    assert "row 1 of the eval set is" in line and "longer than the 16 the package prefills" in line
+    assert not remote.exists() and fake_servers() == []
+
+
+def test_axllm_s_error_text_is_an_error_not_a_translation(made_all, ssh_boards, tmp_path, board_env):
+    """axllm answers a prompt over its limit with status 200 and its error text as the content."""
+    board_env(FAKE_AXLLM_PREFILL_MAX="8")
+    done = board(
+        made_all, "board-full", ssh_boards.config, tmp_path / "remote", "--output", str(tmp_path / "r")
+    )
+    line = one_error(done)
+    assert "axllm answered row 1 with its error text, not a translation: '当前会话上下文已超过" in line
+    assert fake_servers() == [] and not (tmp_path / "r").exists()
+
+
+def odd_remote(tmp_path: Path) -> Path:
+    """A remote folder a shell splits, quotes break, and only UTF-8 spells."""
+    return tmp_path / "board home" / 'it\'s "ünï cödé" $HOME;x'
+
+
+def test_a_busybox_board_with_any_remote_path(made_all, ssh_boards, tmp_path, board_env):
+    """Only BusyBox's applets and ash on the board (no GNU sha256sum flags, no rsync: scp over SFTP);
+    a build that answers `axllm version` is named by it."""
+    from helpers import sshd
+
+    if sshd.BUSYBOX is None:
+        pytest.skip("busybox is not installed (Debian: apt install busybox)")
+    board_env(FAKE_AXLLM_VERSION="'axllm 2.1.0 (board build)'")
+    remote = odd_remote(tmp_path)
+    out = tmp_path / "report"
+    done = board(
+        made_all, "board-busybox", ssh_boards.config, remote, "--sentences", "4", "--output", str(out)
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    assert "with scp" in done.stdout + done.stderr
+    f = read_json(out / "board.json")
+    assert f["axllm"] == "axllm 2.1.0 (board build)" and f["requests"] == 4
+    assert f["deploy"]["remote_dir"] == str(remote) and f["deploy"]["method"] == "scp"
+    for item in manifest.read(made_all)["result"]["files"]:
+        if item not in ("build.log", "README.md") and not item.endswith(".npy"):
+            assert (remote / item).is_file(), item
+    assert fake_servers() == []
+
+
+def test_a_dropbear_board_gets_scp_s_legacy_protocol(made_all, ssh_boards, tmp_path, board_env):
+    """Dropbear has no SFTP server: OpenSSH 9's scp fails, and the copy goes on with `scp -O`, the
+    remote path quoted for the board's shell. This build sends no usage: axllm's log gives TTFT."""
+    if ssh_boards.dropbear is None:
+        pytest.skip(ssh_boards.no_dropbear)
+    board_env(FAKE_AXLLM_USAGE="0")
+    remote = odd_remote(tmp_path)
+    out = tmp_path / "report"
+    done = board(
+        made_all, "board-dropbear", ssh_boards.config, remote, "--sentences", "4", "--output", str(out)
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-3000:]
+    said = done.stdout + done.stderr
+    assert "has no SFTP server (Dropbear?): scp's legacy protocol (-O) from here on" in said
+    f = read_json(out / "board.json")
+    assert f["deploy"]["method"] == "scp -O" and f["requests"] == 4
+    assert f["ttft_s"]["source"] == "axllm's log (ttft lines)"
+    assert fake_servers() == []

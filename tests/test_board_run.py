@@ -71,20 +71,109 @@ def test_greedy_on_the_board_is_comparable_unless_the_package_says_otherwise(tmp
     assert not run.comparable(package_with(tmp_path, sampling), axllm_log.parse(OLD_LOG))[0]
 
 
-def test_the_emulation_for_this_chip_is_the_one_compared(tmp_path):
-    verify = tmp_path / "gptq-int4-verify"
-    verify.mkdir()
+def verify_report(folder: Path, rows: list[dict], emulate: list[dict], quantized: dict) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "translations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    inputs = {"quantized": quantized, "emulate": emulate}
+    (folder / "manifest.json").write_text(json.dumps({"inputs": inputs}))
+    return folder
+
+
+def test_the_board_meets_verify_s_emulation_of_its_numerics_checkpoint_and_rows(tmp_path):
+    """Chosen by what the report was made with, not by its folder's or the profile's name."""
+    checkpoint = tmp_path / "gptq-int8"
     rows = [
-        {"src": "en", "tgt": "zh", "source": "a", "gptq": "g", "emulated ax650+ax620e": "e", "rtn": "r"},
-        {"src": "en", "tgt": "zh", "source": "b", "gptq": "g2", "emulated ax650+ax620e": "e2", "rtn": "r2"},
+        {"src": "en", "tgt": "zh", "source": "a", "gptq": "g", "emulated chip-a+chip-b": "e", "rtn": "r"},
+        {"src": "en", "tgt": "zh", "source": "b", "gptq": "g2", "emulated chip-a+chip-b": "e2", "rtn": "r2"},
     ]
-    (verify / "translations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    package = package_with(tmp_path, {}, "ax620e")
-    found, variant, folder = run.verify_translations(package, None)
-    assert variant == "emulated ax650+ax620e" and folder == verify
-    asked = [{"src": "en", "tgt": "zh", "source": "b"}, {"src": "en", "tgt": "zh", "source": "new"}]
-    assert run.align(asked, found, variant) == ["e2", None]
-    assert run.verify_translations(package_with(tmp_path, {}, "ax630c"), None)[1] == "gptq"
+    bf16_s8 = {"profiles": ["chip-a", "chip-b"], "hidden_state_type": "bf16", "post_weight_type": "s8"}
+    files = {"model.safetensors": "abc"}
+    verify_report(tmp_path / "gptq-int8-verify", rows, [bf16_s8], files)
+
+    def package(profile: dict, checkpoint_files: dict = files) -> run.Package:
+        record = {
+            "inputs": {"profile": profile, "checkpoint": checkpoint_files},
+            "result": {"checkpoint": str(checkpoint)},
+        }
+        return run.Package(tmp_path / "pkg", {}, record)
+
+    asked = [{"src": "en", "tgt": "zh", "source": "b"}]
+    # Another profile name with the same numerics (ax630c-like): the same emulation.
+    found = run.verify_translations(package({"name": "ax630c", "hidden_state_type": "bf16"}), None, asked)
+    assert found.variant == "emulated chip-a+chip-b" and found.why == ""
+    assert run.align(asked, found.rows, found.variant) == ["e2"]
+    # Other numerics: verify's plain GPTQ translations, with the reason.
+    fp8 = run.verify_translations(package({"name": "x", "post_weight_type": "fp8_e4m3"}), None, asked)
+    assert fp8.variant == "gptq" and "did not emulate x's numerics" in fp8.why
+    # Another checkpoint (int4 where verify measured int8): none.
+    other = run.verify_translations(package({"name": "x"}, {"model.safetensors": "def"}), None, asked)
+    assert other.rows is None and "measured another checkpoint" in other.why
+    # Rows verify never translated: none.
+    unseen = run.verify_translations(
+        package({"name": "x"}), None, [{"src": "en", "tgt": "zh", "source": "new"}]
+    )
+    assert unseen.rows is None and "translated other rows" in unseen.why
+
+
+def test_time_to_first_token_comes_from_axllm_first_and_says_so():
+    usage = {"ttft_ms": 120.0, "decode_tps": 15.0}
+    replies = [
+        {"usage": usage, "stream_ttft_s": 0.3, "first_chunk_s": 0.4, "decode_s": 1.0},
+        {"usage": usage, "stream_ttft_s": 0.3, "first_chunk_s": 0.4, "decode_s": 1.0},
+    ]
+    ttft, decode = report.speeds(replies, axllm_log.Log(), [11, 11])
+    assert ttft["p50"] == 0.12 and ttft["source"] == "axllm's usage.ttft_ms" and decode["p50"] == 15.0
+    older = [{**r, "usage": {}} for r in replies]
+    log = axllm_log.Log(ttft_ms=[200.0, 210.0], decode_tps=[9.0, 9.5])
+    ttft, decode = report.speeds(older, log, [11, 11])
+    assert ttft["source"].startswith("axllm's log") and ttft["p50"] in (0.2, 0.21)
+    ttft, decode = report.speeds(older, axllm_log.Log(), [11, 11])
+    assert ttft["source"].startswith("stream timing") and ttft["p50"] == 0.3 and decode["p50"] == 10.0
+
+
+def test_the_stream_s_first_chunk_is_one_decode_step_late():
+    from axera_pipeline.board import client
+
+    reply = client.Reply("abc", first_chunk_s=0.5, chunk_times=[0.5, 0.6, 0.7])
+    assert abs(reply.stream_ttft_s - 0.4) < 1e-9 and abs(reply.step_s - 0.1) < 1e-9
+    assert client.Reply("当前会话上下文已超过该模型的长度上限，请发送 /reset", 0.1).axllm_error()
+    assert client.Reply("模型运行失败，请重新尝试。", 0.1).axllm_error()
+    assert client.Reply("一个正常的翻译。", 0.1).axllm_error() is None
+
+
+@pytest.mark.parametrize(
+    ("argv", "serve"),
+    [
+        ([b"axllm", b"serve", b"/m dir", b"--port", b"8000"], True),
+        ([b"/usr/bin/python3", b"/x/tests/fakes/axllm", b"serve", b"/m dir", b"--port", b"1"], True),
+        ([b"/usr/local/bin/axllm", b"run", b"/m dir"], False),
+        ([b"axllm", b"serve", b"/other"], False),
+        ([b"sleep", b"300"], False),
+        ([], False),
+    ],
+)
+def test_only_this_package_s_axllm_serve_is_signalled(argv, serve):
+    from axera_pipeline.board import server
+
+    assert server.is_axllm_serve(b"\0".join(argv) + b"\0", "/m dir") is serve
+
+
+def test_a_stale_pid_file_never_signals_someone_else(tmp_path):
+    """After a reboot the pid in .axllm.pid may be any process: it is left alone."""
+    import subprocess
+
+    from axera_pipeline.board import remote, server
+
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        (tmp_path / server.PID).write_text(f"{bystander.pid}\n")
+        said: list[str] = []
+        server.stop_leftover(remote.LocalHost(), str(tmp_path), str(tmp_path / "model"), said.append)
+        assert bystander.poll() is None and said == []
+        assert not (tmp_path / server.PID).exists()
+    finally:
+        bystander.kill()
+        bystander.wait()
 
 
 def test_the_ssh_socket_folder_is_short_enough_whatever_tmpdir_is(tmp_path, monkeypatch):
@@ -106,6 +195,7 @@ def test_the_ssh_socket_folder_is_short_enough_whatever_tmpdir_is(tmp_path, monk
     [
         (["--port", "70000"], "--port 70000 is not a TCP port (1-65535)"),
         (["--sentences", "-1"], "--sentences must be 0 or more"),
+        (["--remote-dir", "/data/100%"], "holds a %: axllm expands the layer file's path with sprintf"),
     ],
 )
 def test_usage_mistakes_are_one_line(argv, expected, capsys):

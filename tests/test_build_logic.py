@@ -307,3 +307,53 @@ def test_emulation_runs_once_per_distinct_numeric_setting(tmp_path):
     own = tmp_path / "fp16.yaml"
     own.write_text("chip: AX650\nhidden_state_type: fp16\npost_weight_type: bf16\n")
     assert len(chip_numerics.distinct(["ax650", str(own)])) == 2
+
+
+def test_the_weights_a_profile_holds_split_the_emulation_by_the_checkpoint_s_bits(tmp_path):
+    """`-w s4` keeps a 4-bit checkpoint's grid but requantizes an 8-bit one: on BITS=8, AX620E is its
+    own pass; a weight type the emulation cannot model is refused in one line."""
+    from axera_pipeline.common.cli import UserError
+    from axera_pipeline.gptq import chip_numerics
+
+    four = chip_numerics.distinct(["ax650", "ax620e"], bits=4)
+    assert list(four.values()) == [["ax650", "ax620e"]] and next(iter(four)).weight_type is None
+    eight = chip_numerics.distinct(["ax650", "ax620e"], bits=8)
+    assert list(eight.values()) == [["ax650"], ["ax620e"]]
+    assert [n.weight_type for n in eight] == [None, "s4"] and "decoder weights s4" in list(eight)[1].label
+    fp8 = tmp_path / "fp8.yaml"
+    fp8.write_text("chip: AX650\nweight_type: fp8_e4m3\n")
+    with pytest.raises(UserError, match="weight_type fp8_e4m3 on a 4-bit GPTQ checkpoint is not emulated"):
+        chip_numerics.distinct([str(fp8)], bits=4)
+
+
+@pytest.mark.parametrize(
+    ("flags", "cap", "native"),
+    [
+        ({"avx2", "avx512f"}, None, False),
+        ({"avx512f", "avx512_bf16"}, None, True),
+        ({"amx_bf16", "avx512_bf16"}, "AVX512_CORE", False),
+        ({"amx_bf16"}, "AVX512_CORE_AMX", True),
+        ({"avx512_bf16"}, "avx2", False),
+    ],
+)
+def test_bf16_arithmetic_is_native_only_where_the_cpu_multiplies_bf16(flags, cap, native):
+    from axera_pipeline.gptq import bf16_arithmetic
+
+    found, why = bf16_arithmetic.cpu_has_bf16(flags, cap)
+    assert found is native and why
+
+
+def test_bf16_arithmetic_can_be_forced(monkeypatch):
+    from axera_pipeline.common.cli import UserError
+    from axera_pipeline.gptq import bf16_arithmetic
+
+    monkeypatch.setenv(bf16_arithmetic.ENV, "fp32-matmul")
+    assert bf16_arithmetic.choose("cuda").mode == "fp32-matmul"
+    assert bf16_arithmetic.choose("cpu", "native").mode == "native"
+    monkeypatch.setenv(bf16_arithmetic.ENV, "fast")
+    with pytest.raises(
+        UserError, match="AXERA_BF16_ARITHMETIC='fast' is not one of auto, native, fp32-matmul"
+    ):
+        bf16_arithmetic.choose("cpu")
+    monkeypatch.delenv(bf16_arithmetic.ENV)
+    assert bf16_arithmetic.choose("cuda").mode == "native"

@@ -37,6 +37,8 @@ def one_error(done) -> str:
 
 def test_report_has_every_figure(verified_hunyuan):
     report = read_json(verified_hunyuan / "verify.json")
+    # `make verify` measures on the chips' numerics as `make all` does: the board step's report.
+    assert set(report["results"]["emulated"]) == {"ax650+ax620e"}
     assert report["passed"] is True
     assert FIGURES <= set(report["results"]["gptq"]) and FIGURES <= set(report["results"]["rtn"])
     assert report["results"]["gptq"]["positions"] > 100
@@ -67,7 +69,8 @@ def test_plot_is_a_valid_png(verified_hunyuan):
 
 def test_rerun_reuses_the_report(verified_hunyuan, quantized_hunyuan, tiny_hunyuan):
     before = (verified_hunyuan / "verify.json").read_bytes()
-    done = verify("--reference", str(tiny_hunyuan), "--quantized", str(quantized_hunyuan))
+    chips = ["--emulate", "ax650", "--emulate", "ax620e"]  # as `make verify` runs it
+    done = verify("--reference", str(tiny_hunyuan), "--quantized", str(quantized_hunyuan), *chips)
     assert done.returncode == 0
     assert "is up to date" in done.stdout
     assert (verified_hunyuan / "verify.json").read_bytes() == before
@@ -176,10 +179,12 @@ def emulated_report(quantized_hunyuan, tiny_hunyuan, tmp_path_factory) -> dict:
 def test_emulated_figures_are_there_and_differ_from_gptq(emulated_report):
     res = emulated_report["report"]["results"]
     assert set(res["emulated"]) == {"ax650+ax620e", "ax650-bf16-post"}
+    # On a 4-bit checkpoint ax620e's `-w s4` holds the checkpoint's own grid: the same pass as ax650.
     assert res["emulation"]["ax650+ax620e"] == {
         "profiles": ["ax650", "ax620e"],
         "hidden_state_type": "bf16",
         "post_weight_type": "s8",
+        "weight_type": None,
     }
     board = res["emulated"]["ax650+ax620e"]
     assert FIGURES <= set(board) and board["kl_divergence_vs_gptq"] > 0
@@ -201,3 +206,56 @@ def test_the_limits_judge_the_emulated_variants(emulated_report):
     md = emulated_report["md"]
     assert "| figure | GPTQ | emulated ax650+ax620e | emulated ax650-bf16-post | round-to-nearest |" in md
     assert "emulates the documented types, not pulsar2's kernels" in md
+
+
+def test_the_emulation_is_device_correct_and_its_fp32_products_stay_bf16(quantized_hunyuan, gptq_python):
+    """Every tensor where the model is (the meta device, through the real dequantize and emulate), and
+    the fp32-matrix-product arithmetic: bf16 results, closer to native bf16 than fp32 is."""
+    import subprocess
+
+    done = subprocess.run(
+        [gptq_python, str(HELPERS / "check_emulation.py"), str(quantized_hunyuan)],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["dequantized_devices"] == ["meta"] and found["emulated_devices"] == ["meta"]
+    assert found["logits_dtype_fp32_matmul"] == "bfloat16"
+    assert found["kl_native_vs_fp32_matmul"] < found["kl_fp32_vs_native"], found
+    assert found["s4_levels_max"] <= 16
+    print(f"\nemulation arithmetic on the tiny model: {found}")
+
+
+def test_make_all_bits_8_emulates_the_s4_weights_ax620e_holds(tiny_hunyuan, tmp_path):
+    """With BITS=8 the AX620E build gets `-w s4`: pulsar2 requantizes the 8-bit weights to 4 bits, so
+    verify emulates that chip on its own pass with the weights rounded onto the s4 grid, and AX650 on
+    the checkpoint's. This run also forces the fp32-matrix-product arithmetic (AXERA_BF16_ARITHMETIC)."""
+    from conftest import FAKES
+
+    env = {
+        "BUILD_DIR": str(tmp_path),
+        "PULSAR2_BIN": str(FAKES / "pulsar2"),
+        "AXERA_BF16_ARITHMETIC": "fp32-matmul",
+    }
+    done = run_cmd(
+        ["make", "all", "BITS=8", f"MODEL={tiny_hunyuan}", f"VERIFY_ARGS={TINY_MODEL_THRESHOLDS} --limit 8"],
+        env=env,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = read_json(tmp_path / tiny_hunyuan.name / "gptq-int8-verify" / "verify.json")
+    res = report["results"]
+    assert res["bf16_arithmetic"]["mode"] == "fp32-matmul" and report["inputs"]["bits"] == 8
+    assert set(res["emulated"]) == {"ax650", "ax620e"}
+    assert (
+        res["emulation"]["ax620e"]["weight_type"] == "s4" and res["emulation"]["ax650"]["weight_type"] is None
+    )
+    # Rounded onto 16 levels, the AX620E variant is further from the 8-bit checkpoint than AX650's.
+    assert (
+        res["emulated"]["ax620e"]["kl_divergence_vs_gptq"] > res["emulated"]["ax650"]["kl_divergence_vs_gptq"]
+    )
+    md = (tmp_path / tiny_hunyuan.name / "gptq-int8-verify" / "verify.md").read_text()
+    assert "decoder weights held as s4" in md and "matrix products in fp32" in md
+    for chip in ("ax650-int8", "ax620e-int8"):
+        assert (tmp_path / tiny_hunyuan.name / chip / "manifest.json").is_file()

@@ -12,7 +12,7 @@ from typing import Any
 from axera_pipeline.common import atomic
 from axera_pipeline.common.basics import sayer
 
-FORMAT = 1
+FORMAT = 2  # 2: time to first token and decode rate say where they came from
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -26,16 +26,47 @@ def rounded(value: float | None, digits: int = 3) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def figures(
-    *, host, version, package, rows, replies, log, load_s, scores, template, emulation, deployed, seconds
-):
-    generated = scores.get("generated_tokens") or []
-    rates = [
+def speeds(replies: list[dict], log, generated: list[int]) -> tuple[dict, dict]:
+    """Time to first token and decode rate from axllm's own figures: the final chunk's usage (ax-llm
+    PR #69), else its log lines (one per request), else the stream's timing, corrected for the piece
+    serve holds back (the first chunk leaves one decode step after the first token)."""
+    usage_ttft = [r["usage"]["ttft_ms"] / 1000 for r in replies if "ttft_ms" in (r.get("usage") or {})]
+    usage_rate = [r["usage"]["decode_tps"] for r in replies if "decode_tps" in (r.get("usage") or {})]
+    if replies and len(usage_ttft) == len(replies):
+        ttft, ttft_source = usage_ttft, "axllm's usage.ttft_ms"
+    elif replies and len(log.ttft_ms) == len(replies):
+        ttft, ttft_source = [ms / 1000 for ms in log.ttft_ms], "axllm's log (ttft lines)"
+    else:
+        ttft = [r["stream_ttft_s"] for r in replies if r.get("stream_ttft_s") is not None]
+        ttft_source = "stream timing: first chunk minus one decode step (axllm holds one piece back)"
+    stream_rates = [
         (tokens - 1) / reply["decode_s"]
         for reply, tokens in zip(replies, generated, strict=False)
         if tokens > 1 and reply["decode_s"] > 0
     ]
-    ttft = [r["ttft_s"] for r in replies if r["ttft_s"] is not None]
+    if replies and len(usage_rate) == len(replies):
+        rates, rate_source = usage_rate, "axllm's usage.decode_tps"
+    elif replies and len(log.decode_tps) == len(replies):
+        rates, rate_source = log.decode_tps, "axllm's log (hit eos lines)"
+    else:
+        rates, rate_source = stream_rates, "stream timing: tokens after the first over their chunks' span"
+    first_chunk = [r["first_chunk_s"] for r in replies if r.get("first_chunk_s") is not None]
+    return (
+        {
+            "p50": rounded(percentile(ttft, 0.5)),
+            "p95": rounded(percentile(ttft, 0.95)),
+            "source": ttft_source,
+            "first_chunk_p50": rounded(percentile(first_chunk, 0.5)),
+        },
+        {"p50": rounded(percentile([r for r in rates if r > 0], 0.5), 2), "source": rate_source},
+    )
+
+
+def figures(
+    *, host, version, package, rows, replies, log, load_s, scores, template, emulation, deployed, seconds
+):
+    generated = scores.get("generated_tokens") or []
+    ttft, decode = speeds(replies, log, generated)
     prompts = scores.get("prompt_tokens") or []
     agreement = scores.get("agreement")
     if agreement is not None:
@@ -60,8 +91,8 @@ def figures(
         "cmm_used_mb": log.cmm_used_mb,
         "cmm_left_mb": log.cmm_left_mb,
         "requests": len(replies),
-        "ttft_s": {"p50": rounded(percentile(ttft, 0.5)), "p95": rounded(percentile(ttft, 0.95))},
-        "decode_tok_s": {"p50": rounded(percentile(rates, 0.5), 2)},
+        "ttft_s": ttft,
+        "decode_tok_s": decode,
         "axllm_log": {
             "ttft_ms_p50": rounded(percentile(log.ttft_ms, 0.5), 2),
             "decode_tok_s_p50": rounded(percentile(log.decode_tps, 0.5), 2),
@@ -114,11 +145,13 @@ def markdown(f: dict[str, Any]) -> str:
         ("CMM used / left", f"{f['cmm_used_mb']} / {f['cmm_left_mb']} MB (axllm's remain_cmm lines)"),
         (
             "time to first token",
-            f"p50 {ttft['p50']} s, p95 {ttft['p95']} s (axllm's log: p50 {logged['ttft_ms_p50']} ms)",
+            f"p50 {ttft['p50']} s, p95 {ttft['p95']} s ({ttft['source']}; first chunk p50 "
+            f"{ttft['first_chunk_p50']} s; axllm's log: p50 {logged['ttft_ms_p50']} ms)",
         ),
         (
             "decode",
-            f"p50 {f['decode_tok_s']['p50']} tokens/s (axllm's log: p50 {logged['decode_tok_s_p50']})",
+            f"p50 {f['decode_tok_s']['p50']} tokens/s ({f['decode_tok_s']['source']}; axllm's log: p50 "
+            f"{logged['decode_tok_s_p50']})",
         ),
         ("prompt tokens", f"mean {f['prompt_tokens']['mean']}, max {f['prompt_tokens']['max']}"),
         ("generated tokens", f"mean {f['generated_tokens']['mean']}"),

@@ -15,6 +15,17 @@ POST_WEIGHT_TYPES = ("bf16", "s8", "fp8_e5m2", "fp8_e4m3")
 DEFAULT_POST_WEIGHT_TYPE = "s8"  # pulsar2's default when a profile does not set one
 
 
+def held_weight_type(weight_type: str | None, bits: int | None) -> str | None:
+    """How the chip holds a GPTQ checkpoint's decoder weights under a profile's weight_type (pulsar2's
+    -w): None where it keeps the checkpoint's grid (no -w, fp32, or an integer type at least as wide),
+    else the type it requantizes or rounds them to (s4 on an 8-bit checkpoint, bf16, fp16, fp8)."""
+    if weight_type in (None, "fp32") or bits is None:
+        return None
+    if weight_type in ("s4", "s8"):
+        return None if int(weight_type[1:]) >= bits else weight_type
+    return weight_type
+
+
 def available() -> list[str]:
     return sorted(p.stem for p in PROFILES.glob("*.yaml"))
 

@@ -19,7 +19,7 @@ from axera_pipeline.common.basics import sayer
 from axera_pipeline.common.cli import Parser, UserError, run
 from axera_pipeline.common.paths import DATA
 from axera_pipeline.common.teelog import tee_output
-from axera_pipeline.gptq import chip_numerics, datasets_io, thresholds
+from axera_pipeline.gptq import bf16_arithmetic, chip_numerics, datasets_io, thresholds
 from axera_pipeline.gptq.model_source import resolve_model
 from axera_pipeline.gptq.quantize import load_tokenizer
 from axera_pipeline.gptq.runtime import PACKAGES, device_arg, prepare_environment, resolve_device
@@ -76,6 +76,12 @@ def parse_args(argv: list[str] | None = None) -> Namespace:
         metavar="PROFILE",
         help="also measure the GPTQ model on this chip profile's numerics (name or .yaml; repeatable); "
         "the thresholds then judge the emulated variant",
+    )
+    p.add_argument(
+        "--bf16-arithmetic",
+        choices=bf16_arithmetic.CHOICES,
+        help="how bf16 passes multiply: native bf16, or fp32 matrix products on bf16 tensors (auto: "
+        f"native where the device has bf16 instructions; env {bf16_arithmetic.ENV})",
     )
     p.add_argument("--force", action="store_true", help="measure again even if the report is up to date")
     p.add_argument(
@@ -179,17 +185,16 @@ def translate(
 
 
 def measure(model: Any, tokenizer: Any, data: dict, args: Namespace, device: str, label: str) -> dict:
+    """Logits, perplexity and translations; a bf16 model's matrix products as args.arithmetic says."""
     from axera_pipeline.gptq import compare
 
-    say(f"{label}: logits on {len(data['prompts'])} held-out prompts")
-    outputs = compare.run_prompts(model, data["prompts"], device)
-    say(f"{label}: perplexity on {len(data['text'])} lines")
-    ppl = compare.perplexity(model, data["text"], device)
-    return {
-        "outputs": outputs,
-        "perplexity": ppl,
-        "translations": translate(model, tokenizer, data["rows"], args, device, label),
-    }
+    with args.arithmetic.context():
+        say(f"{label}: logits on {len(data['prompts'])} held-out prompts")
+        outputs = compare.run_prompts(model, data["prompts"], device)
+        say(f"{label}: perplexity on {len(data['text'])} lines")
+        ppl = compare.perplexity(model, data["text"], device)
+        translations = translate(model, tokenizer, data["rows"], args, device, label)
+    return {"outputs": outputs, "perplexity": ppl, "translations": translations}
 
 
 def chrf(hyps: list[str], refs: list[str]) -> float:
@@ -224,7 +229,7 @@ def emulate_boards(dense_model: Any, emulations: dict, gptq: dict, tokenizer, da
     for numerics, names in emulations.items():
         label = "+".join(names)
         say(f"emulating {label} on the board's numerics: {numerics.label}")
-        model = chip_numerics.emulate(dense_model, numerics)
+        model = chip_numerics.emulate(dense_model, numerics, args.group_size)
         results[label] = measure(model, tokenizer, data, args, device, label)
         vs_gptq = compare.logit_metrics(gptq["outputs"], results[label]["outputs"])
         results[label]["vs_gptq"] = {
@@ -246,6 +251,8 @@ def run_models(
 
     device = resolve_device(args.device)
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    args.arithmetic = bf16_arithmetic.choose(device, args.bf16_arithmetic)
+    say(f"bf16 arithmetic: {args.arithmetic.mode} ({args.arithmetic.why})")
     tokenizer = load_tokenizer(AutoTokenizer, quant_ckpt.path)
     data = {
         "rows": rows,
@@ -261,8 +268,9 @@ def run_models(
     rtn = measure(model, tokenizer, data, args, device, "rtn")
     del model
     say(f"loading quantized {quant_ckpt.path}")
-    backend = BACKEND.TORCH if device == "cpu" else BACKEND.AUTO
-    qmodel = GPTQModel.load(str(quant_ckpt.path), device=device, backend=backend)
+    # The torch backend on every device: its packed weights are the checkpoint's, which the emulation
+    # dequantizes (an automatic choice on CUDA may repack them for Marlin, and dequantize_weight lies).
+    qmodel = GPTQModel.load(str(quant_ckpt.path), device=device, backend=BACKEND.TORCH)
     gptq = measure(qmodel.model.eval(), tokenizer, data, args, device, "gptq")
     boards = {}
     if emulations:
@@ -291,6 +299,7 @@ def run_models(
     ]
     return {
         "device": device,
+        "bf16_arithmetic": args.arithmetic.record(),
         "reference_perplexity": reference["perplexity"],
         "gptq": summarise(reference, gptq, rows),
         "rtn": summarise(reference, rtn, rows),
@@ -369,7 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     ref_ckpt = checkpoint.load_checkpoint(resolve_model(args.reference))
     check_match(ref_ckpt, quant_ckpt)
     rows, text = eval_rows(args), text_lines(args.text)
-    emulations = chip_numerics.distinct(args.emulate)
+    quantization = quant_ckpt.config["quantization_config"]
+    bits, args.group_size = int(quantization["bits"]), int(quantization.get("group_size", 128))
+    emulations = chip_numerics.distinct(args.emulate, bits)
     output = (args.output or quant_ckpt.path.with_name(quant_ckpt.path.name + "-verify")).expanduser()
     atomic.check_destination(output)
 
@@ -381,7 +392,9 @@ def main(argv: list[str] | None = None) -> int:
         "text_sha256": manifest.sha256_file(args.text),
         "options": {"max_new_tokens": args.max_new_tokens, "max_length": args.max_length},
         "thresholds": {k: list(v) for k, v in rules.items()},
+        "bits": bits,
         "emulate": [{"profiles": names, **n.__dict__} for n, names in emulations.items()],
+        "bf16_arithmetic": bf16_arithmetic.choose(resolve_device(args.device), args.bf16_arithmetic).mode,
         "packages": manifest.package_versions(PACKAGES),
     }
     with atomic.owned_output(output, "verify", wait=not args.no_wait, say=say):

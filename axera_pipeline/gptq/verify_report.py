@@ -34,12 +34,20 @@ def markdown(report: dict) -> str:
         f"The limits judge: {', '.join(sorted(judged))}.",
         "",
     ]
+    arithmetic = res.get("bf16_arithmetic")
+    if arithmetic:
+        how = "native bf16" if arithmetic["mode"] == "native" else "bf16 tensors, matrix products in fp32"
+        lines += [f"bf16 passes computed as {how}: {arithmetic['why']}.", ""]
     for label, setting in res.get("emulation", {}).items():
+        weights = (
+            f"decoder weights held as {setting['weight_type']} (the checkpoint's grid rounded to it)"
+            if setting.get("weight_type")
+            else "decoder weights from the GPTQ checkpoint"
+        )
         lines.append(
             f"Emulated {label}: hidden states, attention and KV cache in {setting['hidden_state_type']}, "
             f"lm_head as {setting['post_weight_type']}, embeddings in {setting['hidden_state_type']}, "
-            "decoder weights from the GPTQ checkpoint. This emulates the documented types, not pulsar2's "
-            "kernels."
+            f"{weights}. This emulates the documented types, not pulsar2's kernels."
         )
     lines += [
         "",
