@@ -7,10 +7,16 @@ grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo /.whl/ >> .git/info/excl
 mkdir -p .whl
 lock=envs/gptq-torch2.9.lock
 pin() { grep -E "^$1==" "$lock" | head -n 1 | cut -d' ' -f1; }
-# GPTQModel's pure-Python build (no CUDA kernels: the check uses its torch backend).
-BUILD_CUDA_EXT=0 python3 -m pip wheel --no-deps --no-build-isolation -w .whl "$(pin gptqmodel)" \
-  || BUILD_CUDA_EXT=0 python3 -m pip wheel --no-deps -w .whl "$(pin gptqmodel)"
-for name in defuser device-smi logbar pypcre tokenicer; do
+# GPTQModel as the GPTQ environment built it from its sdist (py3-none-any: the check uses its torch
+# backend, no compiled kernels), from uv's cache; else built here.
+version=$(pin gptqmodel | cut -d= -f3)
+built=$(find "$(uv cache dir)" -name "gptqmodel-$version-py3-none-any.whl" 2>/dev/null | head -n 1)
+if [ -n "$built" ]; then
+  cp "$built" .whl/
+else
+  BUILD_CUDA_EXT=0 python3 -m pip wheel --no-deps -w .whl "gptqmodel==$version"
+fi
+for name in defuser device-smi logbar pypcre tokenicer transformers; do
   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     -d .whl "$(pin "$name")" || python3 -m pip download --no-deps -d .whl "$(pin "$name")"
