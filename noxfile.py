@@ -158,6 +158,7 @@ BENCHMARKS = {
     "board": "board_bench",
     "tokenizer_forms": "tokenizer_forms",
     "arithmetic": "arithmetic_bench",
+    "verify_time": "verify_time_bench",
     "report": "benchmarks_md",
 }
 # Experiments kept to reproduce a BENCHMARKS.md section (bench/experiments/README.md); the scale-tuning

@@ -1,5 +1,5 @@
 """Benchmark 10: how verify's bf16 passes multiply, on this CPU and with oneDNN capped, and what it costs
-in accuracy; verify's time on HY-MT1.5-1.8B extrapolated for both arithmetics.
+in accuracy (verify's time on HY-MT1.5-1.8B for both: verify_time_bench.py, §10b).
 
 Speed: one HY-MT-width forward (2 layers, hidden 2048, intermediate 6144, vocab 120818, 4 x 256
 tokens, random weights) as fp32, native bf16 and bf16 with fp32 matrix products
@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import subprocess
-import time
 from pathlib import Path
 
 from bench.lib.gemma_model import gemma_folder
@@ -26,7 +25,6 @@ from bench.lib.harness import CACHE, ROOT, bench_python, make_model, report, tab
 CAPS = {"as it comes": None, "AVX512_CORE (no BF16)": "AVX512_CORE", "AVX2": "AVX2"}
 MODES = ("fp32", "native", "fp32-matmul")
 HY_MT_WIDTH = ["--hidden", "2048", "--intermediate", "6144", "--head-dim", "128", "--kv-heads", "8"]
-HY_MT_LAYERS, VERIFY_ROWS = 32, 32
 
 
 def one_pass(python: str, model: Path, mode: str, out: str, cap: str | None, *extra: str) -> dict:
@@ -97,92 +95,8 @@ def accuracy(python: str) -> tuple[str, dict]:
     return table(["model", "compared", "KL per token", "top-1 agreement"], rows), figures
 
 
-def verify_time(python: str, rows: int) -> tuple[str, dict]:
-    """verify --emulate ax650 at 1 and 2 layers per arithmetic, extrapolated to the 1.8B model."""
-    timings: dict = {}
-    for layers in (1, 2):
-        fp = make_model(
-            python,
-            CACHE / f"hy-mt-width-{layers}l",
-            "--layers",
-            str(layers),
-            *HY_MT_WIDTH,
-            "--model-vocab",
-            "120818",
-        )
-        q4 = CACHE / f"hy-mt-width-{layers}l-q4"
-        if not (q4 / "manifest.json").is_file():
-            subprocess.run(
-                ["nox", "-s", "quantize", "--", "--model", str(fp), "--output", str(q4)],
-                cwd=ROOT,
-                check=True,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-            )
-        for mode in ("native", "fp32-matmul"):
-            out = CACHE / f"verify-{layers}l-{mode}"
-            command = [
-                "nox",
-                "-s",
-                "verify",
-                "--",
-                "--reference",
-                str(fp),
-                "--quantized",
-                str(q4),
-                "--output",
-                str(out),
-                "--emulate",
-                "ax650",
-                "--limit",
-                str(rows),
-                "--bf16-arithmetic",
-                mode,
-                "--force",
-                "--threshold",
-                "kl_divergence<=1000",
-                "--threshold",
-                "top1_agreement>=0",
-                "--threshold",
-                "chrf_vs_reference_model>=0",
-                "--threshold",
-                "logits_cosine>=-1",
-                "--threshold",
-                "last_hidden_cosine>=-1",
-                "--threshold",
-                "perplexity_ratio<=1000000",
-            ]
-            started = time.monotonic()
-            subprocess.run(command, cwd=ROOT, check=True, stdin=subprocess.DEVNULL, capture_output=True)
-            timings[(layers, mode)] = time.monotonic() - started
-    figures, table_rows = {}, []
-    for mode in ("native", "fp32-matmul"):
-        one, two = timings[(1, mode)], timings[(2, mode)]
-        per_layer, fixed = two - one, 2 * one - two
-        estimate = (fixed + per_layer * HY_MT_LAYERS) * VERIFY_ROWS / rows
-        figures[mode] = {
-            "1 layer s": round(one, 1),
-            "2 layers s": round(two, 1),
-            "1.8B estimate min": round(estimate / 60),
-        }
-        table_rows.append([mode, round(one, 1), round(two, 1), f"~{estimate / 60:.0f} (extrapolated)"])
-    md = table(
-        [
-            "arithmetic",
-            f"verify, 1 layer, {rows} rows (s)",
-            "2 layers (s)",
-            f"HY-MT1.5-1.8B, {VERIFY_ROWS} rows (min)",
-        ],
-        table_rows,
-    )
-    return md, figures
-
-
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--rows", type=int, default=8, help="verify rows at 1 and 2 layers (%(default)s)")
-    p.add_argument("--skip-verify", action="store_true", help="only the forward passes and the KL")
-    args = p.parse_args()
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     python = bench_python()
     parts, figures = [], {}
     md, figures["speed"] = speed(python)
@@ -194,9 +108,6 @@ def main() -> None:
         md,
         "",
     ]
-    if not args.skip_verify:
-        md, figures["verify"] = verify_time(python, args.rows)
-        parts += ["verify's time (`--emulate ax650`), measured at 1 and 2 layers, extrapolated:", "", md, ""]
     report("arithmetic", "nox -s bench -- arithmetic", "\n".join(parts).strip(), figures, python)
 
 

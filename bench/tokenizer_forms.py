@@ -53,17 +53,23 @@ def hf_ids(python: str, folder: Path, texts: list[str]) -> list[list[int]]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def text_agreement(python: str, folder: Path) -> dict[str, float]:
-    """Per form of the vocabulary as it is: the share of plain texts the board encodes as it does."""
+def text_agreement(python: str, folder: Path, joins: dict[str, list[int]]) -> dict[str, float]:
+    """Per form of the vocabulary as it is (and each `+joins` variant measured on its HY-MT-like copy,
+    with the same joined ids): the share of plain texts the board encodes as the tokenizer does."""
     texts = plain_texts()
     expected = hf_ids(python, folder, texts)
     shares = {}
     for txt in tokenizer_txt.forms(folder):
-        board = axllm_tokenizer.parse(txt.text().encode("utf-8"))
-        same = sum(
-            board.encode(text)[len(board.prefix) :] == ids for text, ids in zip(texts, expected, strict=True)
-        )
-        shares[txt.form] = same / len(texts)
+        variants = {txt.form: txt}
+        if joins.get(txt.form):
+            variants[f"{txt.form}+joins"] = txt.with_joins(joins[txt.form])
+        for key, variant in variants.items():
+            board = axllm_tokenizer.parse(variant.text().encode("utf-8"))
+            same = sum(
+                board.encode(text)[len(board.prefix) :] == ids
+                for text, ids in zip(texts, expected, strict=True)
+            )
+            shares[key] = same / len(texts)
     return shares
 
 
@@ -86,7 +92,8 @@ def main() -> None:
         except UserError:
             chosen = None
         source = label.split(" + ")[0]
-        texts = text_agreement(python, plain[source]) if source in plain else {}
+        joins = {m.key.removesuffix("+joins"): m.txt.joined for m in measured if m.txt and m.txt.joined}
+        texts = text_agreement(python, plain[source], joins) if source in plain else {}
         figures[label] = {"chosen": chosen, "forms": [m.record() for m in measured], "plain_texts": texts}
         for m in measured:
             share = f"{m.token_share:.1%}" if m.token_share is not None else "-"
