@@ -37,7 +37,8 @@ def hidden(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def last_line(output: str, prog: str) -> str:
+def error_line(output: str, prog: str) -> str:
+    """The step's own last `prog: ...` line (its one-line error), without the scratch folder."""
     lines = [ln.strip() for ln in output.splitlines() if ln.startswith(f"{prog}:")]
     line = lines[-1] if lines else "(none)"
     return line.replace(str(WORK[0]) + "/", "") if WORK else line
@@ -85,7 +86,7 @@ class Case:
             [
                 fault,
                 code,
-                last_line(output, prog),
+                error_line(output, prog),
                 "intact" if intact else "**CHANGED**",
                 ", ".join(left) or "none",
                 next_run,

@@ -1,6 +1,6 @@
 """The baseline for the overhead benchmark: GPTQModel called directly, nothing else.
 
-Same settings and the same calibration rows as scripts/quantize.py; no manifest, hashing, tee or
+Same settings and the same calibration rows as axera_pipeline/gptq/quantize.py; no manifest, hashing, tee or
 staging. Runs in the GPTQ environment: python direct_quantize.py MODEL OUTPUT CALIB_SIZE
 """
 

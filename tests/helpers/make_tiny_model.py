@@ -49,16 +49,7 @@ TEMPLATES = {"hunyuan_v1_dense": HUNYUAN_TEMPLATE, "llama": CHATML_TEMPLATE}
 ROOT = Path(__file__).resolve().parents[2]
 HY_MT = ROOT / "tests" / "fixtures" / "models" / "HY-MT1.5-1.8B"
 # HY-MT1.5's pad, BOS, EOS (the end of an answer) and unknown, then the template's markers.
-HY_MT_SPECIALS = [
-    "<｜hy_▁pad▁｜>",
-    "<｜hy_begin▁of▁sentence｜>",
-    "<｜hy_place▁holder▁no▁2｜>",
-    "<unk>",
-    "<｜hy_User｜>",
-    "<｜hy_Assistant｜>",
-    "<｜hy_place▁holder▁no▁3｜>",
-    "<｜hy_place▁holder▁no▁8｜>",
-]
+HY_MT_SPECIALS = ["<｜hy_▁pad▁｜>", *SPECIALS["hunyuan_v1_dense"][1:]]  # HY-MT's own pad token
 # HunYuan-dense's pre-tokenizer: digits in threes, CJK and kana runs, then words and punctuation.
 HUNYUAN_DENSE_SPLITS = [
     r"\p{N}{1,3}",
