@@ -22,6 +22,7 @@ nox.options.error_on_external_run = True
 # Ctrl-C: nox gives a child 0.3 s by default before terminating it; removing a staging folder with
 # GPTQModel's offload copy, or stopping a pulsar2 container, takes longer on a busy machine.
 CLEANUP = {"interrupt_timeout": 120.0, "terminate_timeout": 30.0}
+PROJECT_STAMP = ".pipeline-project"
 LOCK_PLATFORM = ["--python-version", "3.13", "--python-platform", "x86_64-manylinux_2_28"]
 
 
@@ -54,7 +55,12 @@ def run_in_gptq_env(session: nox.Session, module: str, *args: str) -> None:
 def install_host(session: nox.Session, lock: str = "host") -> None:
     """A session venv from its lock, plus this project editable (its dependencies only from the lock)."""
     session.install("-r", str(ROOT / "envs" / f"{lock}.lock"))
-    session.install("--no-deps", "-e", str(ROOT))
+    # uv rebuilds an editable install on every call (2 s in every session): only when the venv's points
+    # elsewhere, as the GPTQ environment does (axera_pipeline/host/gptq_env.py, PROJECT_STAMP).
+    stamp = Path(session.virtualenv.location) / PROJECT_STAMP
+    if not stamp.is_file() or stamp.read_text().strip() != str(ROOT):
+        session.install("--no-deps", "-e", str(ROOT))
+        stamp.write_text(f"{ROOT}\n")
 
 
 def build_for(session: nox.Session, *profile: str) -> None:

@@ -126,10 +126,6 @@ def good_output(quantized_hunyuan: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 FAKES = ROOT / "tests" / "fakes"
 
 
@@ -202,6 +198,33 @@ def verified_hunyuan(quantized_hunyuan: Path, tiny_hunyuan: Path, build_dir: Pat
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return quantized_hunyuan.with_name("gptq-int4-verify")
+
+
+@pytest.fixture(scope="session")
+def make_all_run(tiny_hunyuan: Path, build_dir: Path) -> subprocess.CompletedProcess:
+    """`make all` on the tiny model (quantized by `make quantize` first): verify on the chips' numerics,
+    both builds. Shared: it is most of a minute even on a tiny model."""
+    env = {"BUILD_DIR": str(build_dir), "PULSAR2_BIN": str(FAKES / "pulsar2")}
+    done = run_cmd(["make", "all", f"MODEL={tiny_hunyuan}", f"VERIFY_ARGS={TINY_MODEL_THRESHOLDS}"], env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="session")
+def made_all(make_all_run, quantized_hunyuan: Path) -> Path:
+    """The AX650 package `make all` built."""
+    return quantized_hunyuan.with_name("ax650")
+
+
+@pytest.fixture(scope="session")
+def built_llama_ax650(tiny_llama: Path, build_dir: Path) -> Path:
+    """`make build-ax650` on the tiny llama model from a fresh BUILD_DIR (so it quantizes first), with
+    the local stand-in pulsar2."""
+    env = {"BUILD_DIR": str(build_dir), "PULSAR2_BIN": str(FAKES / "pulsar2")}
+    done = run_cmd(["make", "build-ax650", f"MODEL={tiny_llama}"], env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "[quantize]" in done.stdout, "nothing else quantizes the tiny llama model into BUILD_DIR"
+    return build_dir / tiny_llama.name / "ax650"
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,8 @@ from conftest import run_cmd
 pytestmark = pytest.mark.e2e  # needs a checkpoint quantized through `make quantize`
 
 COMPARE = """
-import json, sys
+import json, os, sys
+os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")  # a one-off dequantize: compiling it costs a minute
 import torch
 from gptqmodel import BACKEND, GPTQModel
 from safetensors.torch import load_file
@@ -44,7 +45,8 @@ def test_dequantized_weights_are_gptqmodels(gptq_python: str, quantized_hunyuan:
 
 
 SCALE = """
-import json, sys
+import json, os, sys
+os.environ.setdefault("TORCH_COMPILE_DISABLE", "1")  # a one-off dequantize: compiling it costs a minute
 from pathlib import Path
 import torch
 from safetensors.torch import load_file

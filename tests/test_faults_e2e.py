@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import FAKES, Run, docker_env, read_json, run_cmd, tree_digest
+from conftest import FAKES, Run, docker_env, run_cmd, tree_digest
+
+from axera_pipeline.common.basics import load_json
 
 pytestmark = pytest.mark.e2e
 FAST = ["--calib-size", "32"]
@@ -128,7 +130,7 @@ def test_make_j2_builds_both_chips(quantized_hunyuan, tiny_hunyuan, tmp_path):
     done = run_cmd(["make", "-j2", "build-ax650", "build-ax620e", f"MODEL={tiny_hunyuan}"], env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     for chip in ("ax650", "ax620e"):
-        assert read_json(build_dir / tiny_hunyuan.name / chip / "manifest.json")["result"]["build_command"]
+        assert load_json(build_dir / tiny_hunyuan.name / chip / "manifest.json")["result"]["build_command"]
     assert done.stdout.count("into Docker (once)") == 1
     assert "[quantize]" not in done.stdout
 

@@ -8,20 +8,12 @@ import subprocess
 import tarfile
 
 import pytest
-from conftest import FAKES, HELPERS, ROOT, read_json, run_cmd
+from conftest import FAKES, HELPERS, ROOT, run_cmd
 
+from axera_pipeline.common.basics import load_json
 from axera_pipeline.toolchain.package import tokenizer_txt
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="session")
-def built_llama_ax650(tiny_llama, build_dir):
-    """`make build-ax650` on the tiny llama model (quantized first), with the local stand-in pulsar2."""
-    env = {"BUILD_DIR": str(build_dir), "PULSAR2_BIN": str(FAKES / "pulsar2")}
-    done = run_cmd(["make", "build-ax650", f"MODEL={tiny_llama}"], env=env)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return build_dir / tiny_llama.name / "ax650"
 
 
 def check_package(folder, *extra):
@@ -38,7 +30,7 @@ def test_a_chip_build_passes_the_package_check(model, built_ax650, built_llama_a
     done = check_package(folder)
     assert done.returncode == 0, done.stdout[-3000:]
     assert problems(done) == []
-    config = read_json(folder / "config.json")
+    config = load_json(folder / "config.json")
     assert config["tokenizer_type"] == ("HunYuan" if model == "hunyuan" else "SmolLM2")
     assert config["url_tokenizer_model"] == "tokenizer.txt" and config["use_mmap_load_embed"] is True
     for key in ("template_filename_axmodel", "filename_post_axmodel", "filename_tokens_embed"):
@@ -53,7 +45,7 @@ def test_make_check_package(built_ax650, build_dir, tiny_hunyuan):
 
 def broken(folder, variant: str) -> None:
     config_file = folder / "config.json"
-    config = read_json(config_file)
+    config = load_json(config_file)
     if variant == "missing key":
         del config["tokens_embed_num"]
     elif variant == "wrong type":
@@ -69,7 +61,7 @@ def broken(folder, variant: str) -> None:
         path = folder / "tokenizer.txt"
         path.write_text("431 3\n" + path.read_text().split("\n", 1)[1])
     elif variant == "missing post_config key":
-        post = read_json(folder / "post_config.json")
+        post = load_json(folder / "post_config.json")
         del post["top_k"]
         (folder / "post_config.json").write_text(json.dumps(post))
     config_file.write_text(json.dumps(config))
@@ -136,7 +128,7 @@ def test_tokenizer_txt_reads_back_as_the_board_reads_it(
     assert set(report["agreement"]) == {"zh", "en", "fr", "de", "es", "ja", "ko", "ru", "pt"}
     assert all(v == 1.0 for v in report["agreement"].values()), report["mismatches"]
     assert report["lossless"] is True
-    eos = read_json(source / "generation_config.json")["eos_token_id"]
+    eos = load_json(source / "generation_config.json")["eos_token_id"]
     assert set([eos] if isinstance(eos, int) else eos) <= set(report["stop"])
     greedy = report["type1_copy"]
     assert greedy["vocab_match"] is True and greedy["lossless"] is True
@@ -246,7 +238,7 @@ def test_the_package_readme_states_template_memory_and_boards(built_ax650):
     readme = (built_ax650 / "README.md").read_text(encoding="utf-8")
     assert "## Chat template on the board" in readme and "`HunYuan`" in readme and "WARNING" not in readme
     assert "## Memory on the board (estimated)" in readme and "| llm-8850 | fits |" in readme
-    summary = read_json(built_ax650 / "manifest.json")["result"]["package"]
+    summary = load_json(built_ax650 / "manifest.json")["result"]["package"]
     assert summary["chat_template"] == {"model_format": "hunyuan", "exact": True, "warning": ""}
     assert summary["memory_estimate_mib"]["cmm"] >= summary["memory_estimate_mib"]["axmodel_files"]
     # HunYuan's template writes the BOS itself: tokenizer.txt must not prepend a second one.
@@ -273,7 +265,7 @@ def test_a_template_axllm_does_not_render_is_loud_everywhere(quantized_hunyuan, 
     keeps its markers here but is not what the model was trained on. The build goes on, loudly."""
     base = tmp_path / "base" / "gptq-int4"
     shutil.copytree(quantized_hunyuan, base)
-    config = read_json(base / "tokenizer_config.json")
+    config = load_json(base / "tokenizer_config.json")
     config.pop("chat_template", None)
     (base / "tokenizer_config.json").write_text(json.dumps(config, ensure_ascii=False))
     (base / "chat_template.jinja").unlink(missing_ok=True)

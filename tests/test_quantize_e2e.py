@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import HELPERS, read_json, run_cmd, tree_digest
+from conftest import HELPERS, run_cmd, tree_digest
+
+from axera_pipeline.common.basics import load_json
 
 pytestmark = pytest.mark.e2e
 
@@ -24,14 +26,14 @@ def test_checkpoint_layout_and_config(quantized_hunyuan):
         assert required in names, f"{required} missing from {sorted(names)}"
     assert not [n for n in names if n.startswith(".")], "temporary files left in the output"
     assert list((quantized_hunyuan / "logs").glob("gptq_log_*.log")), "GPTQModel's own log is kept"
-    qc = read_json(quantized_hunyuan / "config.json")["quantization_config"]
+    qc = load_json(quantized_hunyuan / "config.json")["quantization_config"]
     assert qc["quant_method"] == "gptq"
     assert (qc["bits"], qc["group_size"], qc["sym"], qc["desc_act"]) == (4, 128, True, False)
     assert (quantized_hunyuan.parent / "gptq-int4.log").is_file()
 
 
 def test_manifest_records_inputs_and_costs(quantized_hunyuan, tiny_hunyuan):
-    m = read_json(quantized_hunyuan / "manifest.json")
+    m = load_json(quantized_hunyuan / "manifest.json")
     files = m["inputs"]["model"]["files"]
     assert "model.safetensors" in files and len(files["model.safetensors"]) == 64
     assert m["inputs"]["options"]["damp_percent"] == 0.01
@@ -98,10 +100,10 @@ def test_llama_int8_equalized_gptaq_through_nox(tiny_llama, tmp_path):
         ]
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    qc = read_json(out / "config.json")["quantization_config"]
+    qc = load_json(out / "config.json")["quantization_config"]
     assert (qc["bits"], qc["group_size"]) == (8, 64)
-    assert read_json(out / "config.json")["model_type"] == "llama"
-    manifest = read_json(out / "manifest.json")
+    assert load_json(out / "config.json")["model_type"] == "llama"
+    manifest = load_json(out / "manifest.json")
     assert manifest["inputs"]["calibration"]["rows"] == 64
     assert manifest["inputs"]["options"]["equalize"] == 0.2
     # GPTQModel's GPTAQ fails on batches of several samples: --gptaq alone must pick one.

@@ -8,8 +8,10 @@ import shutil
 import tarfile
 
 import pytest
-from conftest import FAKES, docker_calls, docker_env, read_json, run_cmd
+from conftest import FAKES, docker_calls, docker_env, run_cmd
 from test_build_logic import AX620E_NOTES, AX620E_V2, AX650_NOTES, AX650_V2
+
+from axera_pipeline.common.basics import load_json
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +87,7 @@ def test_both_chips_on_each_command_flag_for_flag(
         argv = pulsar2_argv(out)
         assert argv[:5] == [command, "--input_path", str(quantized_hunyuan), "--output_path", argv[4]]
         assert " ".join(argv[5:]) == expected
-        m = read_json(out / "manifest.json")
+        m = load_json(out / "manifest.json")
         assert m["result"]["build_command"] == command and m["inputs"]["command"] == command
         assert m["inputs"]["toolchain"]["version"] == version
         assert (out / "hunyuan_v1_dense_p128_l1_together.axmodel").is_file()
@@ -131,7 +133,7 @@ def test_archive_form_is_unpacked_once_and_reused(quantized_hunyuan, tmp_path):
     done = build("ax650", quantized_hunyuan, out, env)
     assert done.returncode == 0, done.stdout[-3000:]
     assert "unpacking" not in done.stdout
-    assert read_json(out / "manifest.json")["result"]["toolchain"]["kind"] == "archive"
+    assert load_json(out / "manifest.json")["result"]["toolchain"]["kind"] == "archive"
     assert pulsar2_argv(out)[0] == "llm_build2"
     folder_form = toolchain({**env, "PULSAR2_PACKAGE": str(root)})
     assert folder_form.returncode == 0 and "archive (PULSAR2_PACKAGE) " in report(folder_form)["pulsar2"]

@@ -8,7 +8,9 @@ import shutil
 import struct
 
 import pytest
-from conftest import HELPERS, TINY_MODEL_THRESHOLDS, read_json, run_cmd
+from conftest import HELPERS, TINY_MODEL_THRESHOLDS, run_cmd
+
+from axera_pipeline.common.basics import load_json
 
 pytestmark = pytest.mark.e2e
 FIGURES = {
@@ -36,7 +38,7 @@ def one_error(done) -> str:
 
 
 def test_report_has_every_figure(verified_hunyuan):
-    report = read_json(verified_hunyuan / "verify.json")
+    report = load_json(verified_hunyuan / "verify.json")
     # `make verify` measures on the chips' numerics as `make all` does: the board step's report.
     assert set(report["results"]["emulated"]) == {"ax650+ax620e"}
     assert report["passed"] is True
@@ -55,7 +57,7 @@ def test_report_has_every_figure(verified_hunyuan):
 
 
 def test_gptq_is_at_least_as_close_as_round_to_nearest(verified_hunyuan):
-    res = read_json(verified_hunyuan / "verify.json")["results"]
+    res = load_json(verified_hunyuan / "verify.json")["results"]
     assert res["gptq"]["kl_divergence"] <= res["rtn"]["kl_divergence"]
     assert res["gptq"]["logits_cosine"] >= res["rtn"]["logits_cosine"]
 
@@ -88,7 +90,7 @@ def test_broken_checkpoint_fails(gptq_python, quantized_hunyuan, tiny_hunyuan, t
     error = one_error(done)
     # A random-weight model's predictions are nearly uniform, so KL stays small; these collapse.
     assert "FAILED:" in error and "logits_cosine" in error and "top1_agreement" in error
-    report = read_json(tmp_path / "broken-verify" / "verify.json")
+    report = load_json(tmp_path / "broken-verify" / "verify.json")
     assert report["passed"] is False and not (tmp_path / "broken-verify" / "PASSED").exists()
 
 
@@ -170,7 +172,7 @@ def emulated_report(quantized_hunyuan, tiny_hunyuan, tmp_path_factory) -> dict:
     assert done.returncode == 0, done.stdout[-3000:]
     assert done.stdout.count("emulating ") == 2, "ax650 and ax620e share one numeric setting: one pass"
     return {
-        "report": read_json(out / "verify.json"),
+        "report": load_json(out / "verify.json"),
         "md": (out / "verify.md").read_text(),
         "stdout": done.stdout,
     }
@@ -244,7 +246,7 @@ def test_make_all_bits_8_emulates_the_s4_weights_ax620e_holds(tiny_hunyuan, tmp_
         env=env,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    report = read_json(tmp_path / tiny_hunyuan.name / "gptq-int8-verify" / "verify.json")
+    report = load_json(tmp_path / tiny_hunyuan.name / "gptq-int8-verify" / "verify.json")
     res = report["results"]
     assert res["bf16_arithmetic"]["mode"] == "fp32-matmul" and report["inputs"]["bits"] == 8
     assert set(res["emulated"]) == {"ax650", "ax620e"}

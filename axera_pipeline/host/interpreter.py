@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 DEFAULT_VERSION = "3.13"
@@ -63,17 +64,28 @@ def _pyenv_candidates(version: str) -> list[str]:
     return found
 
 
-def candidates(version: str) -> list[str]:
-    """Places to look, most specific first: PATH, uv's interpreters, pyenv's versions, system dirs."""
-    names = [shutil.which(f"python{version}") or ""]
-    names += _uv_find(version)
-    names += _pyenv_candidates(version)
-    names += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+def _pyenv_shim(path: str) -> bool:
+    """A pyenv shim runs only where that version is active; the versions behind it are tried directly."""
+    roots = [os.environ.get("PYENV_ROOT", ""), str(Path.home() / ".pyenv")]
+    return any(root and Path(path).parent == Path(root) / "shims" for root in roots)
+
+
+def candidates(version: str) -> Iterator[str]:
+    """Places to look, most specific first: PATH, pyenv's versions, uv's interpreters, system dirs.
+
+    Lazy: asking uv (about a second, in every nox session) only happens when nothing before it runs."""
     seen: list[str] = []
-    for name in names:
-        if name and name not in seen and os.path.exists(name):
-            seen.append(name)
-    return seen
+    sources: list[Callable[[], list[str]]] = [
+        lambda: [name for name in [shutil.which(f"python{version}") or ""] if not _pyenv_shim(name)],
+        lambda: _pyenv_candidates(version),
+        lambda: _uv_find(version),
+        lambda: [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"],
+    ]
+    for source in sources:
+        for name in source():
+            if name and name not in seen and os.path.exists(name):
+                seen.append(name)
+                yield name
 
 
 def _uv_install(version: str) -> list[str]:
@@ -100,8 +112,9 @@ def find_python(request: str | None = None, *, allow_install: bool = True) -> tu
                 "point it at a python3.13 executable or set a version such as 3.13"
             )
         return path, version
-    tried = candidates(request)
-    for path in tried:
+    tried: list[str] = []
+    for path in candidates(request):
+        tried.append(path)
         version = probe(path)
         if version and matches(version, request):
             return path, version
