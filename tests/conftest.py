@@ -201,9 +201,9 @@ def verified_hunyuan(quantized_hunyuan: Path, tiny_hunyuan: Path, build_dir: Pat
 
 
 @pytest.fixture(scope="session")
-def make_all_run(tiny_hunyuan: Path, build_dir: Path) -> subprocess.CompletedProcess:
-    """`make all` on the tiny model (quantized by `make quantize` first): verify on the chips' numerics,
-    both builds. Shared: it is most of a minute even on a tiny model."""
+def make_all_run(tiny_hunyuan: Path, quantized_hunyuan: Path, build_dir: Path) -> subprocess.CompletedProcess:
+    """`make all` on the tiny model after `make quantize` (so make reuses that checkpoint): verify on
+    the chips' numerics, both builds. Shared: it is most of a minute even on a tiny model."""
     env = {"BUILD_DIR": str(build_dir), "PULSAR2_BIN": str(FAKES / "pulsar2")}
     done = run_cmd(["make", "all", f"MODEL={tiny_hunyuan}", f"VERIFY_ARGS={TINY_MODEL_THRESHOLDS}"], env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
